@@ -1,0 +1,67 @@
+"""The velocity network f(z, t | cond) of one ODE block (METHOD §1, as in FFJORD and RNODE)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class ConcatTimeConv2d(nn.Module):
+    """A 3×3 convolution that also sees the time ``t`` as one constant input channel.
+
+    Args:
+        in_channels: Channels of the input, not counting the time channel.
+        out_channels: Output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size=3, padding=1)
+
+    def forward(self, t: Tensor, h: Tensor) -> Tensor:
+        time_channel = t.to(h).expand(h.shape[0], 1, *h.shape[2:])
+        return self.conv(torch.cat([time_channel, h], dim=1))
+
+
+class VelocityField(nn.Module):
+    """Four concat-time 3×3 convolutions with softplus between them.
+
+    The last layer's weights start at zero (its bias keeps PyTorch's default initialisation, as in
+    the authors' code), so a fresh block is close to the identity map.
+
+    Args:
+        channels: Channels of the state z.
+        width: Hidden channels of the three inner layers.
+        cond_channels: Channels of the conditioning image concatenated at the first layer
+            (0 for an unconditional field).
+    """
+
+    def __init__(self, channels: int, *, width: int = 64, cond_channels: int = 0) -> None:
+        super().__init__()
+        self.cond_channels = cond_channels
+        self.layers = nn.ModuleList(
+            [
+                ConcatTimeConv2d(channels + cond_channels, width),
+                ConcatTimeConv2d(width, width),
+                ConcatTimeConv2d(width, width),
+                ConcatTimeConv2d(width, channels),
+            ]
+        )
+        nn.init.zeros_(self.layers[-1].conv.weight)
+
+    def forward(self, t: Tensor, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Evaluate dz/dt.
+
+        Args:
+            t: Scalar time.
+            z: B×C×H×W state.
+            cond: B×cond_channels×H×W conditioning image, required iff ``cond_channels > 0``.
+
+        Returns:
+            The velocity, shaped like ``z``.
+        """
+        h = z if cond is None else torch.cat([z, cond], dim=1)
+        for layer in self.layers[:-1]:
+            h = F.softplus(layer(t, h))
+        return self.layers[-1](t, h)
