@@ -1,4 +1,4 @@
-"""Continuous normalizing flows: ODE blocks, divergence estimators and RNODE regularisers (METHOD §3).
+"""Continuous normalizing flows: ODE blocks, divergence estimators, RNODE regularisers (METHOD §3).
 
 One block integrates dz/dt = f(z, t | cond) over t ∈ [0, 1], data to noise. For the density it
 carries the extra state Δ = -∫ tr(∂f/∂z) dt, so that ``log p(z(0)) = log p(z(1)) - Δ(1)``; when
@@ -137,7 +137,8 @@ class BlockDynamics(nn.Module):
             return (self.field(t, z, self.cond),)
         create_graph = torch.is_grad_enabled()
         with torch.enable_grad():
-            if not z.requires_grad:
+            if not (create_graph and z.requires_grad):
+                # A fresh leaf: no graph to extend, or one torchdiffeq built outside grad mode.
                 z = z.detach().requires_grad_()
             f = self.field(t, z, self.cond)
             divergence, jacobian_frobenius = self.divergence(f, z, self.probe, create_graph)

@@ -37,7 +37,7 @@ def dequantize(
 
 
 def quantize(x: Tensor) -> Tensor:
-    """Map continuous images to 8-bit pixels: clamp to [0, 1] and take the bin each value lies in."""
+    """Map continuous images to 8-bit pixels: clamp to [0, 1], take the bin each value lies in."""
     return (x.clamp(0, 1) * PIXEL_LEVELS).floor().clamp(max=PIXEL_LEVELS - 1).to(torch.uint8)
 
 

@@ -50,9 +50,7 @@ class MRCNFConfig:
     logit_alpha: float = 0.05
     divergence: str = "hutchinson"
     train_solver: SolverOptions = field(default_factory=SolverOptions)
-    eval_solver: SolverOptions = field(
-        default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5)
-    )
+    eval_solver: SolverOptions = field(default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5))
 
 
 @dataclass

@@ -10,7 +10,8 @@ three detail coefficients::
 
 The rows of this map are orthogonal, so ``|det| = (1/2)·(2/c)³``. MRCNF's choice ``c = 2^(2/3)``
 makes the determinant exactly one (``c³ = 4``): the change of variables adds no term. The Haar
-wavelet (``c = 2``) has ``|det| = 1/2`` per block and channel, a log-determinant the density must add.
+wavelet (``c = 2``) has ``|det| = 1/2`` per block and channel, a log-determinant the density
+must add.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def data_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """Return the folder for derived, re-creatable artefacts (``$MRCNF_CACHE``, default ``<data>/cache``)."""
+    """Return the folder for re-creatable files (``$MRCNF_CACHE``, default ``<data>/cache``)."""
     return _env_path("MRCNF_CACHE", data_root() / "cache")
 
 
