@@ -103,7 +103,8 @@ class FlowOutput:
 
 
 def _rms(x: Tensor) -> Tensor:
-    return x.pow(2).mean().sqrt()
+    # Step sizes are not differentiated (sqrt'(0) is infinite when an error estimate is zero).
+    return x.detach().pow(2).mean().sqrt()
 
 
 def _density_state_norm(state: tuple[Tensor, ...]) -> Tensor:

@@ -183,3 +183,15 @@ def test_function_evaluations_are_counted_and_reset() -> None:
 def test_image_size_must_fit_the_number_of_resolutions() -> None:
     with pytest.raises(ValueError, match="divisible by 4"):
         tiny_model(3).density(images(size=6))
+
+
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_training_step_of_a_freshly_initialised_model_has_finite_gradients(adjoint: bool) -> None:
+    # Zero-initialised last layers make every error estimate of Δ zero at the first step.
+    solver = SolverOptions(method="bosh3", atol=1e-3, rtol=1e-3, adjoint=adjoint)
+    torch.manual_seed(0)
+    model = MRCNF(MRCNFConfig(channels=1, resolutions=2, blocks=1, width=8, train_solver=solver))
+    density = model.train().density(torch.rand(4, 1, 8, 8))
+    loss = density.bits_per_dim().mean() + 0.01 * density.jacobian_frobenius.mean()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
