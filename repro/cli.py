@@ -1,0 +1,243 @@
+"""The ``repro`` command line: one command per action, each a thin call into its module."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a user-fixable error as one red line and exit with status 1; bugs keep tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as error:
+            if not isinstance(error, _user_error_types()) and type(error) is not ValueError:
+                raise
+            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _user_error_types() -> tuple[type[Exception], ...]:
+    from repro.checkpoint import CheckpointError
+    from repro.config import ConfigError
+    from repro.datasets import CorruptDatasetError, DatasetNotFoundError, UnknownDatasetError
+    from repro.published import PublishedDataError
+    from repro.train import TrainingDivergedError
+
+    return (
+        CheckpointError,
+        ConfigError,
+        CorruptDatasetError,
+        DatasetNotFoundError,
+        UnknownDatasetError,
+        PublishedDataError,
+        TrainingDivergedError,
+    )
+
+
+PARAMS = click.option(
+    "--params",
+    "params_path",
+    type=click.Path(path_type=Path),
+    default="params.yaml",
+    show_default=True,
+    help="The pinned experiments.",
+)
+PROFILE = click.option(
+    "--profile", default=None, help="Profile of params.yaml (default: its 'profile' key)."
+)
+DEVICE = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to run.",
+)
+TF32 = click.option(
+    "--tf32/--no-tf32",
+    default=False,
+    show_default=True,
+    help="TF32 matrix arithmetic on CUDA (faster, not bit-reproducible).",
+)
+
+
+def _experiment(params_path: Path, experiment_id: str, profile: str | None):
+    from repro.config import load_params
+
+    return load_params(params_path).experiment(experiment_id, profile=profile)
+
+
+def _device(name: str, tf32: bool):
+    from repro.runtime import configure_numerics, resolve_device
+
+    configure_numerics(tf32=tf32)
+    return resolve_device(name)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+def main() -> None:
+    """Reproduce and evaluate Multi-Resolution Continuous Normalizing Flows (MRCNF)."""
+
+
+@main.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def train(
+    experiment_id: str, params_path: Path, profile: str | None, device: str, tf32: bool
+) -> None:
+    """Train EXPERIMENT, resuming from its last checkpoint if there is one.
+
+    \b
+    Examples:
+      repro train cifar10-2res-small --profile smoke
+      repro train cifar10-2res-small --profile paper --device cuda
+    """
+    from repro.stages import run_dir, time_budget_hours
+    from repro.train import train as run_training
+
+    experiment = _experiment(params_path, experiment_id, profile)
+    folder = run_dir(experiment)
+    summary = run_training(
+        experiment,
+        run_dir=folder,
+        device=_device(device, tf32),
+        time_budget_hours=time_budget_hours(experiment),
+        console=console,
+    )
+    console.print(
+        f"[green]trained[/green] {experiment.id} ({experiment.profile}): "
+        f"{summary['iterations']} iterations, final bpd {summary['final_bpd']:.4f}, "
+        f"{summary['train_hours'] * 3600:.1f} s, stopped by {summary['stopped_by']} -> {folder}"
+    )
+
+
+@main.group(name="eval")
+def evaluate() -> None:
+    """Evaluate trained experiments."""
+
+
+@evaluate.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last")
+@user_errors
+def bpd(
+    experiment_id: str,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+    checkpoint: str,
+) -> None:
+    """Bits per dimension of EXPERIMENT's trained model on the whole test split.
+
+    \b
+    Example:
+      repro eval bpd cifar10-2res-small --profile smoke
+    """
+    from repro.evaluate import evaluate_run
+    from repro.stages import run_dir
+
+    experiment = _experiment(params_path, experiment_id, profile)
+    result = evaluate_run(
+        experiment,
+        run_dir=run_dir(experiment),
+        device=_device(device, tf32),
+        checkpoint=checkpoint,
+        console=console,
+    )
+    table = Table(title=f"{experiment.id} ({experiment.profile}), {result['num_images']} images")
+    for column in ("bpd", "bpd (bin centres)", "per resolution, finest first", "NFE", "img/s"):
+        table.add_column(column)
+    table.add_row(
+        f"{result['bpd']:.4f}",
+        f"{result['bpd_bin_centre']:.4f}",
+        " + ".join(f"{v:.3f}" for v in result["bpd_per_resolution"]) + " + 8",
+        f"{result['nfe_mean']:.0f}",
+        f"{result['images_per_second']:.1f}",
+    )
+    Console().print(table)
+
+
+@main.command(name="params")
+@PARAMS
+@PROFILE
+@user_errors
+def parameter_counts(params_path: Path, profile: str | None) -> None:
+    """Count the parameters of Table 6's configurations from constructed models.
+
+    \b
+    Example:
+      repro params
+    """
+    from repro.config import load_params
+    from repro.param_counts import write_param_counts
+
+    params = load_params(params_path)
+    result = write_param_counts(params, profile=profile or params.profile)
+    table = Table(title="Parameters of constructed models")
+    for column in ("resolutions", "blocks", "width", "channels", "parameters"):
+        table.add_column(column, justify="right")
+    for row in result["rows"]:
+        table.add_row(
+            *(f"{row[k]:,}" for k in ("resolutions", "blocks", "width", "channels", "params"))
+        )
+    Console().print(table)
+
+
+@main.command(name="experiments")
+@PARAMS
+@PROFILE
+@user_errors
+def list_experiments(params_path: Path, profile: str | None) -> None:
+    """List the pinned experiments and their resolved settings under a profile."""
+    from repro.config import load_params
+
+    params = load_params(params_path)
+    table = Table(title=f"Experiments ({profile or params.profile} profile)")
+    for column in (
+        "id",
+        "dataset",
+        "size",
+        "resolutions",
+        "blocks",
+        "width",
+        "batch",
+        "paper cell",
+    ):
+        table.add_column(column)
+    for experiment_id in params.experiment_ids:
+        e = params.experiment(experiment_id, profile=profile)
+        cells = "; ".join(f"{k}: {v['model']}" for k, v in e.paper.items())
+        table.add_row(
+            e.id,
+            e.data.dataset,
+            str(e.data.image_size or "native"),
+            str(e.model.resolutions),
+            str(e.model.blocks),
+            str(e.model.width),
+            str(e.training.batch_size),
+            cells,
+        )
+    Console().print(table)

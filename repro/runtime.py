@@ -1,0 +1,93 @@
+"""Devices, numerics switches, seeds and provenance shared by every stage."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda`` into a device.
+
+    Raises:
+        ValueError: If ``cuda`` is asked for and unavailable, or the name is unknown.
+    """
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device: use --device cpu")
+    return torch.device(name)
+
+
+def configure_numerics(*, tf32: bool) -> None:
+    """Switch TF32 matrix arithmetic on CUDA (off by default, for reproducibility)."""
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def derived_seed(*keys: int) -> int:
+    """A well-mixed 63-bit seed from integer keys (run seed, stream, step, …)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def generator(device: torch.device | str, *keys: int) -> torch.Generator:
+    """A torch generator on ``device`` seeded from ``keys``."""
+    return torch.Generator(device=device).manual_seed(derived_seed(*keys))
+
+
+def hardware(device: torch.device) -> dict[str, str]:
+    """Describe where a number was measured."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return {"device": name, "torch": torch.__version__}
+
+
+def git_commit() -> str:
+    """The checked-out commit (``+dirty`` if the work tree has changes; ``unknown`` outside git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+dirty" if dirty else commit
+
+
+def provenance(*, profile: str, params_hash: str, device: torch.device) -> dict[str, Any]:
+    """Where, when and from what a result was produced."""
+    return {
+        "profile": profile,
+        "git_commit": git_commit(),
+        "params_hash": params_hash,
+        "hardware": hardware(device),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a temporary file renamed over the target)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        json.dump(data, tmp, indent=2, sort_keys=True)
+        tmp.write("\n")
+    os.replace(tmp.name, path)

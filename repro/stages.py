@@ -1,0 +1,37 @@
+"""What the command line and the DVC stages share: run folders and resolved budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repro.config import PUBLISHED, ConfigError, Experiment
+from repro.paths import runs_root
+from repro.published import PrintedNumber, load_published
+
+
+def run_dir(experiment: Experiment) -> Path:
+    """The folder of an experiment's outputs under its profile: ``runs/<profile>/<id>``."""
+    return runs_root() / experiment.profile / experiment.id
+
+
+def time_budget_hours(experiment: Experiment) -> float | None:
+    """The training budget in hours; ``published`` resolves to the experiment's Table 5 hours.
+
+    Raises:
+        ConfigError: If ``published`` is asked for and the paper printed no hours for the cell.
+    """
+    budget = experiment.training.time_budget_hours
+    if budget != PUBLISHED:
+        return budget
+    cell = experiment.paper.get("table5") or {}
+    table5 = load_published().table5
+    rows = [row for group in table5.groups for row in group.rows] + list(table5.imagenet128)
+    for row in rows:
+        if row.model == cell.get("model") and cell.get("dataset") in row.cells:
+            hours = row.cells[cell["dataset"]].hours
+            if isinstance(hours, PrintedNumber):
+                return hours.value
+    raise ConfigError(
+        f"experiments.{experiment.id}: training.time_budget_hours is 'published', but Table 5 "
+        f"prints no hours for {cell or 'it'}: set a number or null"
+    )

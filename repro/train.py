@@ -1,0 +1,275 @@
+"""The training loop (METHOD §4), readable top to bottom.
+
+Every source of randomness of iteration i (data order, flips, dequantisation noise, Hutchinson
+probes) is seeded from (seed, i), so a run killed at any point and resumed from its last checkpoint
+continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from mrcnf import MRCNF, dequantize
+from repro.checkpoint import (
+    check_compatible,
+    checkpoint_path,
+    load_checkpoint,
+    model_config,
+    save_checkpoint,
+)
+from repro.config import Experiment
+from repro.datasets import load_dataset, random_horizontal_flip
+from repro.metrics_log import MetricsLog
+from repro.progress import TrainingProgress
+from repro.runtime import generator, provenance, write_json
+
+# Independent random streams of one iteration.
+ORDER_STREAM, FLIP_STREAM, NOISE_STREAM, PROBE_STREAM = range(4)
+
+
+class TrainingDivergedError(RuntimeError):
+    """Too many consecutive steps had huge gradients; the last checkpoint is kept."""
+
+
+@dataclass
+class TrainState:
+    """Counters that, with the model and optimiser, determine the rest of a run."""
+
+    iteration: int = 0
+    epoch: int = 0
+    position: int = 0
+    consecutive_skips: int = 0
+    train_seconds: float = 0.0
+    best_bpd: float = math.inf
+
+
+def learning_rate(iteration: int, *, base: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` iterations, then constant."""
+    return base * min(1.0, (iteration + 1) / max(warmup, 1))
+
+
+def epoch_order(num_images: int, *, seed: int, epoch: int) -> torch.Tensor:
+    """The deterministic order in which an epoch visits the training images."""
+    return torch.randperm(num_images, generator=generator("cpu", seed, ORDER_STREAM, epoch))
+
+
+def train(
+    experiment: Experiment,
+    *,
+    run_dir: Path,
+    device: torch.device,
+    time_budget_hours: float | None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
+
+    Args:
+        experiment: The resolved configuration.
+        run_dir: Folder for checkpoints, metrics and the resolved configuration.
+        device: Where to train.
+        time_budget_hours: Stop once this much training time is spent (None: no budget).
+        console: Where to show progress (None: quiet).
+
+    Returns:
+        The training summary, also written to ``run_dir/train_summary.json``.
+
+    Raises:
+        CheckpointError: The last checkpoint is corrupt or of another configuration.
+        TrainingDivergedError: Too many consecutive oversized gradients.
+    """
+    cfg, opt = experiment.training, experiment.optimizer
+    console = console or Console(quiet=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", experiment.to_dict())
+
+    data = load_dataset(
+        experiment.data.dataset,
+        image_size=experiment.data.image_size,
+        limit_train=experiment.data.limit_train,
+        limit_test=experiment.data.limit_test,
+    ).train
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"{len(data)} training images cannot fill a batch of {cfg.batch_size}")
+    batches_per_epoch = len(data) // cfg.batch_size
+
+    torch.manual_seed(cfg.seed)
+    model = MRCNF(model_config(experiment, channels=data.shape[1])).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
+    state = TrainState()
+    metrics = MetricsLog(run_dir / "train_metrics.tsv")
+
+    last = checkpoint_path(run_dir, "last")
+    if last.exists():
+        payload = load_checkpoint(last, map_location=device)
+        check_compatible(payload, experiment, last)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        state = TrainState(**payload["state"])
+        _set_rng_states(payload["rng"])
+        metrics.truncate(state.iteration)
+        console.log(f"resumed {experiment.id} from {last} at iteration {state.iteration}")
+    else:
+        metrics.truncate(0)
+
+    max_iterations = min(cfg.max_iterations or math.inf, cfg.epochs * batches_per_epoch)
+    budget_seconds = math.inf if time_budget_hours is None else time_budget_hours * 3600
+    window_bpd: list[float] = []
+    last_save = time.monotonic()
+
+    def save(*, best: bool) -> None:
+        payload = {
+            "experiment": experiment.id,
+            "config": experiment.to_dict(),
+            "image_shape": list(data.shape[1:]),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "state": asdict(state),
+            "rng": _rng_states(),
+        }
+        save_checkpoint(last, payload)
+        if best:
+            save_checkpoint(checkpoint_path(run_dir, "best"), payload)
+
+    with TrainingProgress(console, total=max_iterations, start=state.iteration) as progress:
+        while True:
+            if state.iteration >= max_iterations:
+                stopped_by = "max_iterations" if state.epoch < cfg.epochs else "max_epochs"
+                break
+            if state.train_seconds >= budget_seconds:
+                stopped_by = "time_budget"
+                break
+
+            # The batch of this iteration, from this epoch's fixed order.
+            order = epoch_order(len(data), seed=cfg.seed, epoch=state.epoch)
+            indices = order[state.position : state.position + cfg.batch_size]
+            pixels = data[indices]
+            seed, step = cfg.seed, state.iteration
+            if experiment.data.horizontal_flip:
+                flips = generator("cpu", seed, FLIP_STREAM, step)
+                pixels = random_horizontal_flip(pixels, generator=flips)
+            x = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, step)).to(device)
+            probes = generator(device, seed, PROBE_STREAM, step)
+            lr = learning_rate(state.iteration, base=opt.lr, warmup=opt.warmup_iterations)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            # One step: loss = mean bpd + λ_KE·KE + λ_JF·JF.
+            _synchronize(device)
+            started = time.perf_counter()
+            model.reset_function_evaluations()
+            density = model.density(x, generator=probes)
+            bpd = density.bits_per_dim().mean()
+            kinetic = density.kinetic_energy.mean()
+            jacobian = density.jacobian_frobenius.mean()
+            loss = (
+                bpd
+                + experiment.loss.kinetic_energy * kinetic
+                + experiment.loss.jacobian_frobenius * jacobian
+            )
+            nfe_forward = model.function_evaluations
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nfe_backward = model.function_evaluations - nfe_forward
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip).item()
+            skipped = not math.isfinite(grad_norm) or grad_norm >= opt.skip_grad_norm
+            if skipped:
+                state.consecutive_skips += 1
+            else:
+                optimizer.step()
+                state.consecutive_skips = 0
+            _synchronize(device)
+            seconds = time.perf_counter() - started
+
+            state.train_seconds += seconds
+            state.iteration += 1
+            state.position += cfg.batch_size
+            if state.position + cfg.batch_size > len(data):
+                state.epoch, state.position = state.epoch + 1, 0
+            row = {
+                "iteration": state.iteration,
+                "epoch": state.epoch,
+                "loss": loss.item(),
+                "bpd": bpd.item(),
+                "kinetic_energy": kinetic.item(),
+                "jacobian_frobenius": jacobian.item(),
+                "nfe_forward": nfe_forward,
+                "nfe_backward": nfe_backward,
+                "grad_norm": grad_norm,
+                "lr": lr,
+                "skipped": int(skipped),
+                "seconds": seconds,
+                "images_per_second": cfg.batch_size / seconds,
+            }
+            metrics.append(row)
+            progress.update(row)
+            window_bpd.append(row["bpd"])
+            if state.consecutive_skips > opt.max_consecutive_skips:
+                raise TrainingDivergedError(
+                    f"{experiment.id}: {state.consecutive_skips} consecutive steps with gradient "
+                    f"norm ≥ {opt.skip_grad_norm}; the last checkpoint {last} is kept"
+                )
+
+            due = state.iteration % cfg.checkpoint_every_iterations == 0 or (
+                time.monotonic() - last_save >= cfg.checkpoint_every_minutes * 60
+            )
+            if due:
+                mean_bpd = float(np.mean(window_bpd))
+                is_best = mean_bpd < state.best_bpd
+                state.best_bpd = min(state.best_bpd, mean_bpd)
+                save(best=is_best)
+                window_bpd, last_save = [], time.monotonic()
+                console.log(f"{experiment.id}: iteration {state.iteration}, bpd {mean_bpd:.4f}")
+
+    if window_bpd or not last.exists():
+        mean_bpd = float(np.mean(window_bpd)) if window_bpd else math.inf
+        is_best = mean_bpd < state.best_bpd
+        state.best_bpd = min(state.best_bpd, mean_bpd)
+        save(best=is_best)
+
+    summary = {
+        "experiment": experiment.id,
+        "profile": experiment.profile,
+        "iterations": state.iteration,
+        "epochs": state.iteration / batches_per_epoch,
+        "train_hours": state.train_seconds / 3600,
+        "seconds_per_iteration": state.train_seconds / max(state.iteration, 1),
+        "stopped_by": stopped_by,
+        "time_budget_hours": time_budget_hours,
+        "final_bpd": metrics.last_value("bpd"),
+        "provenance": provenance(
+            profile=experiment.profile, params_hash=experiment.params_hash(), device=device
+        ),
+    }
+    write_json(run_dir / "train_summary.json", summary)
+    return summary
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rng_states() -> dict[str, Any]:
+    mt_name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [mt_name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    mt_name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((mt_name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
