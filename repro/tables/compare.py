@@ -1,0 +1,282 @@
+"""The comparison logic all table builders share: one cell, the experiment mapping, footnotes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from repro.tables.model import Cell, Column, Row, Status, Table
+from repro.tables.published_types import FAILS_TO_TRAIN, PrintedNumber
+from repro.tables.results import Measurement
+
+SMOKE_PROFILES = frozenset({"smoke"})
+# Float noise must not flip a status: 3.70 - 3.65 is 0.05000000000000027, within a 0.05 tolerance.
+_SLACK = 1e-9
+SIZE_KEYS = ("resolutions", "blocks", "width")
+
+
+class TableConfigError(ValueError):
+    """The experiments or tolerances passed in do not fit the published tables (one line)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one kind of number is compared and shown.
+
+    ``tolerance`` names the entry of the tolerances mapping (``None``: the values must match
+    exactly after ``compared``); ``relative`` scales it by the published value; ``rule`` states
+    the test for a footnote, formatted with that tolerance. ``difference_format`` ``None`` means
+    "at the printed precision".
+    """
+
+    header: str
+    rule: str
+    tolerance: str | None
+    relative: bool
+    value_format: str
+    difference_format: str | None
+    compared: Callable[[float, PrintedNumber], float]
+
+
+def _as_is(value: float, printed: PrintedNumber) -> float:
+    return value
+
+
+def _millions_as_printed(count: float, printed: PrintedNumber) -> float:
+    """Round an exact count to millions at the printed precision (half up, as people round)."""
+    quantum = Decimal(1).scaleb(-printed.decimals)
+    millions = Decimal(int(count)) / Decimal(10**6)
+    return float(millions.quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+METRICS: dict[str, Metric] = {
+    "bpd": Metric(
+        header="bpd",
+        rule="|Δbpd| ≤ {:g}",
+        tolerance="bpd",
+        relative=False,
+        value_format="{:.3f}",
+        difference_format="{:+.3f}",
+        compared=_as_is,
+    ),
+    "params": Metric(
+        header="params (M)",
+        rule="parameter counts equal at the printed precision",
+        tolerance=None,
+        relative=False,
+        value_format="{:,.0f}",
+        difference_format=None,
+        compared=_millions_as_printed,
+    ),
+    "hours": Metric(
+        header="hours",
+        rule="hours within {:.0%}",
+        tolerance="hours_relative",
+        relative=True,
+        value_format="{:.2f}",
+        difference_format="{:+.2f}",
+        compared=_as_is,
+    ),
+    "fid": Metric(
+        header="FID",
+        rule="FID within {:.0%}",
+        tolerance="fid_relative",
+        relative=True,
+        value_format="{:.2f}",
+        difference_format="{:+.2f}",
+        compared=_as_is,
+    ),
+}
+
+
+def is_smoke(profile: str) -> bool:
+    """Return whether ``profile`` is a smoke profile, whose numbers are never comparable."""
+    return profile in SMOKE_PROFILES
+
+
+def check_tolerances(tolerances: Mapping[str, Any]) -> None:
+    """Require every tolerance the metrics use, as a non-negative number.
+
+    Raises:
+        TableConfigError: a tolerance is missing or not a non-negative number.
+    """
+    for key in sorted({m.tolerance for m in METRICS.values() if m.tolerance is not None}):
+        value = tolerances.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise TableConfigError(f"tolerances.{key} is {value!r}, expected a number >= 0")
+
+
+def make_cell(
+    *,
+    metric: str,
+    published: PrintedNumber | str | None,
+    mark: str | None = None,
+    producer: str | None,
+    measurement: Measurement | None,
+    tolerances: Mapping[str, float],
+    comparable: bool,
+) -> Cell:
+    """Compare one reproduced value with its published one.
+
+    Args:
+        metric: a key of :data:`METRICS`.
+        published: the printed value (``"x"``: fails to train; ``None``: blank).
+        mark: the mark printed beside the published value.
+        producer: the experiment (or results file) meant to reproduce it; ``None`` for a
+            reference cell that nothing reproduces.
+        measurement: our value, or ``None`` if it has not been produced.
+        tolerances: the tolerances from params.yaml (see :func:`check_tolerances`).
+        comparable: ``False`` for smoke-profile results.
+
+    Returns:
+        The cell, with its status and (where compared) the signed difference.
+    """
+    if producer is None:
+        return Cell(metric, Status.REFERENCE, published, mark)
+    if measurement is None:
+        return Cell(metric, Status.NOT_RUN, published, mark, producer=producer)
+    measured = Cell(
+        metric,
+        Status.NOT_COMPARABLE,
+        published,
+        mark,
+        reproduced=measurement.value,
+        producer=producer,
+        source=measurement.source,
+        provenance=measurement.provenance,
+        extras=measurement.extras,
+    )
+    # Precedence: a smoke number is never compared, even against the paper's "x".
+    if not comparable:
+        return measured
+    if published == FAILS_TO_TRAIN:
+        return replace(measured, status=Status.PUBLISHED_FAILING)
+    if not isinstance(published, PrintedNumber):
+        return replace(measured, status=Status.UNPUBLISHED)
+    rule = METRICS[metric]
+    compared = rule.compared(measurement.value, published)
+    difference = compared - published.value
+    allowed = 0.0 if rule.tolerance is None else tolerances[rule.tolerance]
+    if rule.relative:
+        allowed *= abs(published.value)
+    within = abs(difference) <= allowed + _SLACK
+    return replace(
+        measured,
+        status=Status.REPRODUCED if within else Status.DIFFERS,
+        compared=compared,
+        difference=difference,
+        relative_difference=difference / abs(published.value) if published.value else None,
+    )
+
+
+def experiments_for(
+    experiments: Mapping[str, Mapping[str, Any]],
+    table_key: str,
+    *,
+    cell_key: Callable[[Mapping[str, Any]], Hashable],
+    valid: Callable[[Hashable], bool],
+) -> dict[Hashable, str]:
+    """Map each table cell (as ``cell_key`` names it) to the experiment that fills it.
+
+    Args:
+        experiments: experiment id -> its params.yaml entry.
+        table_key: the entry's key for this table (``"table5"``, ``"table7"``).
+        cell_key: turns the entry's ``table_key`` mapping into the cell's key.
+        valid: whether a cell key names a cell of the published table.
+
+    Returns:
+        Cell key -> experiment id, for the experiments that feed this table.
+
+    Raises:
+        TableConfigError: an entry is malformed, names no published cell, or two experiments
+            claim the same cell.
+    """
+    assigned: dict[Hashable, str] = {}
+    for experiment, spec in experiments.items():
+        entry = spec.get(table_key)
+        if entry is None:
+            continue
+        where = f"experiments.{experiment}.{table_key}"
+        try:
+            key = cell_key(entry)
+        except (KeyError, TypeError):
+            raise TableConfigError(f"{where} is {entry!r}, which does not name a cell") from None
+        if not valid(key):
+            raise TableConfigError(f"{where} names {key!r}, which is not in the published table")
+        if key in assigned:
+            raise TableConfigError(f"{where} names the same cell as {assigned[key]}")
+        assigned[key] = experiment
+    return assigned
+
+
+def experiment_size(
+    experiments: Mapping[str, Mapping[str, Any]], experiment: str
+) -> dict[str, int]:
+    """Return ``{"resolutions", "blocks", "width"}`` of an experiment.
+
+    Raises:
+        TableConfigError: one of them is missing or not an integer.
+    """
+    spec = experiments[experiment]
+    for key in SIZE_KEYS:
+        if isinstance(spec.get(key), bool) or not isinstance(spec.get(key), int):
+            raise TableConfigError(f"experiments.{experiment}.{key} is {spec.get(key)!r}")
+    return {key: spec[key] for key in SIZE_KEYS}
+
+
+def short_commit(commit: str) -> str:
+    """Shorten a commit id, keeping a suffix such as ``+dirty`` that qualifies it."""
+    sha, plus, suffix = commit.partition("+")
+    return f"{sha[:12]}{plus}{suffix}"
+
+
+def _provenance_footnotes(rows: Iterable[Row]) -> list[str]:
+    provenances = [c.provenance for row in rows for c in row.cells if c.provenance is not None]
+    # Dates differ per file and are left out, so one line covers a whole batch of runs.
+    notes = (
+        f"Reproduced with profile '{p.profile}' on {p.device} (torch {p.torch}), "
+        f"commit {short_commit(p.git_commit)}, params.yaml hash {p.params_hash[:12]}."
+        for p in provenances
+    )
+    return list(dict.fromkeys(notes))
+
+
+def finish_table(
+    *,
+    number: int,
+    title: str,
+    profile: str,
+    tolerances: Mapping[str, float],
+    key_headers: tuple[str, ...],
+    columns: tuple[Column, ...],
+    rows: list[Row],
+    footnotes: list[str],
+) -> Table:
+    """Assemble a :class:`Table`, adding the footnotes every table shares.
+
+    Those are: the smoke warning (also put in the title), the tolerances of the table's metrics,
+    and one line per distinct provenance of the reproduced cells (profile, hardware, commit).
+    """
+    shared = []
+    if is_smoke(profile):
+        title = f"{title} [smoke profile: not comparable with the paper]"
+        shared.append(
+            f"Profile '{profile}' is a smoke test of the pipeline with shrunk settings: its "
+            "numbers are shown but never compared with the paper's."
+        )
+    else:
+        metrics = [METRICS[m] for m in dict.fromkeys(c.metric for r in rows for c in r.cells)]
+        rules = (m.rule.format(tolerances[m.tolerance]) if m.tolerance else m.rule for m in metrics)
+        shared.append(f"Counted as reproduced: {'; '.join(rules)}.")
+    shared += _provenance_footnotes(rows)
+    return Table(
+        number=number,
+        title=title,
+        profile=profile,
+        key_headers=key_headers,
+        columns=columns,
+        rows=tuple(rows),
+        footnotes=tuple(dict.fromkeys([*footnotes, *shared])),
+    )

@@ -1,0 +1,118 @@
+"""Summarise built tables for ``repro compare``: counts per status, the worst differences first."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from repro.tables.compare import is_smoke
+from repro.tables.model import Cell, Status, Table
+from repro.tables.render import STATUS_STYLES, difference_text, published_text, value_text
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """A cell and where it sits: table number, row name and column header."""
+
+    table: int
+    row: str
+    column: str
+    cell: Cell
+
+    @property
+    def severity(self) -> float:
+        """Size of the relative difference (infinite where the published value is zero)."""
+        relative = self.cell.relative_difference
+        return math.inf if relative is None else abs(relative)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What ``repro compare`` reports.
+
+    ``counts`` covers every status but :attr:`Status.REFERENCE` (cells nothing reproduces), zero
+    counts included; ``differing`` is sorted worst first by relative difference.
+    """
+
+    profile: str
+    counts: Mapping[Status, int]
+    differing: tuple[CellRef, ...]
+    not_run: tuple[CellRef, ...]
+
+
+def summarize(tables: Iterable[Table], *, profile: str) -> Summary:
+    """Summarise built tables.
+
+    Args:
+        tables: tables built from one profile's results.
+        profile: that profile.
+
+    Returns:
+        Counts per status, the differing cells (worst first) and the cells not run yet.
+    """
+    refs = [
+        CellRef(table.number, table.row_name(row), column.header, cell)
+        for table in tables
+        for row in table.rows
+        for column, cell in zip(table.columns, row.cells, strict=True)
+        if cell.status is not Status.REFERENCE
+    ]
+    found = Counter(ref.cell.status for ref in refs)
+    counts = {status: found[status] for status in Status if status is not Status.REFERENCE}
+    differing = [ref for ref in refs if ref.cell.status is Status.DIFFERS]
+    return Summary(
+        profile=profile,
+        counts=counts,
+        differing=tuple(sorted(differing, key=lambda ref: ref.severity, reverse=True)),
+        not_run=tuple(ref for ref in refs if ref.cell.status is Status.NOT_RUN),
+    )
+
+
+def render_summary(summary: Summary) -> Group:
+    """Return the summary as rich renderables: status counts, differences, what is not run.
+
+    Args:
+        summary: from :func:`summarize` or :func:`repro.tables.compare_all`.
+
+    Returns:
+        A rich ``Group`` to print.
+    """
+    title = f"Comparison with the paper, profile '{summary.profile}'"
+    if is_smoke(summary.profile):
+        title += " (smoke: numbers are not comparable with the paper)"
+    counts = RichTable("Status", "Cells")
+    for status, count in summary.counts.items():
+        counts.add_row(Text(status.value, style=STATUS_STYLES[status]), str(count))
+    parts: list[RichTable | Text] = [Text(title, style="bold"), counts]
+    if summary.differing:
+        differing = RichTable(
+            *("Table", "Row", "Column", "Paper", "Ours", "Difference", "From"),
+            title="Differing cells, worst first",
+        )
+        for ref in summary.differing:
+            differing.add_row(
+                str(ref.table),
+                ref.row,
+                ref.column,
+                published_text(ref.cell),
+                value_text(ref.cell),
+                Text(difference_text(ref.cell), style=STATUS_STYLES[Status.DIFFERS]),
+                ref.cell.producer or "",
+            )
+        parts.append(differing)
+    if summary.not_run:
+        # One line per experiment: each leaves several cells of a row empty.
+        by_producer: dict[str, Counter[str]] = defaultdict(Counter)
+        for ref in summary.not_run:
+            by_producer[ref.cell.producer or ""][f"Table {ref.table}, {ref.row}"] += 1
+        not_run = RichTable("Not run", "Rows it fills (empty cells)", title="Not run yet")
+        for producer, rows in by_producer.items():
+            not_run.add_row(producer, "; ".join(f"{row} ({n})" for row, n in rows.items()))
+        parts.append(not_run)
+    return Group(*parts)

@@ -1,0 +1,87 @@
+"""params.yaml: every experiment resolves, and bad input fails with one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repro.config import ConfigError, Params, load_params
+from repro.stages import time_budget_hours
+
+PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+
+
+@pytest.mark.parametrize("experiment_id", PARAMS.experiment_ids)
+@pytest.mark.parametrize("profile", PARAMS.profiles)
+def test_every_experiment_resolves_under_every_profile(experiment_id: str, profile: str) -> None:
+    experiment = PARAMS.experiment(experiment_id, profile=profile)
+    assert experiment.id == experiment_id
+    assert (
+        experiment.model.resolutions
+        == PARAMS.experiment(experiment_id, profile="paper").model.resolutions
+    )
+    assert (
+        experiment.params_hash() == PARAMS.experiment(experiment_id, profile=profile).params_hash()
+    )
+
+
+def test_smoke_profile_runs_real_mnist_with_a_small_model() -> None:
+    experiment = PARAMS.experiment("cifar10-3res-big", profile="smoke")
+    assert (experiment.data.dataset, experiment.data.image_size) == ("mnist", 16)
+    assert (
+        experiment.model.blocks
+        < PARAMS.experiment("cifar10-3res-big", profile="paper").model.blocks
+    )
+
+
+def test_published_time_budget_resolves_to_the_table5_hours() -> None:
+    assert time_budget_hours(PARAMS.experiment("cifar10-2res-small", profile="paper")) == 19.79
+    assert time_budget_hours(PARAMS.experiment("cifar10-1res", profile="paper")) is None
+
+
+def _mutated(change) -> Params:
+    raw = copy.deepcopy(PARAMS.raw)
+    change(raw)
+    return Params(path=Path("params.yaml"), raw=raw)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["defaults"]["optimizer"].update(lr="fast"), "'optimizer.lr' must be a number"),
+        (lambda r: r["defaults"]["optimizer"].pop("lr"), "missing key 'optimizer.lr'"),
+        (lambda r: r["defaults"]["model"].update(blockz=3), "unknown key 'model.blockz'"),
+        (lambda r: r["defaults"]["training"].update(batch_size=True), "'training.batch_size'"),
+        (lambda r: r["defaults"]["training"].update(time_budget_hours="soon"), "time_budget_hours"),
+        (
+            lambda r: r["experiments"]["cifar10-2res-small"].update(model=7),
+            "'model' must be a mapping",
+        ),
+    ],
+)
+def test_malformed_value_fails_with_one_line_naming_the_key(change, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        _mutated(change).experiment("cifar10-2res-small", profile="paper")
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_experiment_and_profile_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown experiment 'cifar11'"):
+        PARAMS.experiment("cifar11")
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        PARAMS.experiment("cifar10-1res", profile="huge")
+
+
+def test_missing_and_unparsable_files_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("defaults: {model: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_params(broken)
+    broken.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_params(broken)

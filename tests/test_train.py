@@ -1,0 +1,177 @@
+"""Training, resuming, checkpoints and bpd evaluation on real MNIST (small and fast)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from repro.checkpoint import CheckpointError, checkpoint_path
+from repro.config import load_params
+from repro.evaluate import evaluate_run
+from repro.train import epoch_order, learning_rate, train
+
+REPO = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+TIMING_COLUMNS = {"seconds", "images_per_second"}
+
+TINY = {
+    "all": {
+        "data": {"dataset": "mnist", "image_size": 8, "limit_train": 320, "limit_test": 64},
+        "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6},
+        "optimizer": {"warmup_iterations": 2},
+        "training": {
+            "batch_size": 32,
+            "max_iterations": 30,
+            "time_budget_hours": None,
+            "checkpoint_every_iterations": 4,
+        },
+        "evaluation": {"batch_size": 32},
+    }
+}
+
+
+@pytest.fixture
+def params_file(tmp_path: Path) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profiles"]["tiny"] = TINY
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _metrics(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "train_metrics.tsv").open() as file:
+        rows = list(csv.DictReader(file, delimiter="\t"))
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def _train_command(params_file: Path) -> list[str]:
+    return [sys.executable, "-m", "repro", "train", "cifar10-2res-small"] + [
+        "--params",
+        str(params_file),
+        "--profile",
+        "tiny",
+        "--device",
+        "cpu",
+    ]
+
+
+def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
+    params_file: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "MRCNF_RUNS": str(tmp_path / "straight")}
+    subprocess.run(_train_command(params_file), env=env, check=True, capture_output=True)
+
+    env = {**os.environ, "MRCNF_RUNS": str(tmp_path / "killed")}
+    killed_dir = tmp_path / "killed" / "tiny" / "cifar10-2res-small"
+    process = subprocess.Popen(_train_command(params_file), env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        metrics = killed_dir / "train_metrics.tsv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) > 11:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    interrupted_at = torch.load(checkpoint_path(killed_dir), weights_only=True)["state"][
+        "iteration"
+    ]
+    assert 0 < interrupted_at < 30
+    subprocess.run(_train_command(params_file), env=env, check=True, capture_output=True)
+
+    straight_dir = tmp_path / "straight" / "tiny" / "cifar10-2res-small"
+    assert _metrics(killed_dir) == _metrics(straight_dir)
+    assert len(_metrics(straight_dir)) == 30
+    straight = torch.load(checkpoint_path(straight_dir), weights_only=True)
+    resumed = torch.load(checkpoint_path(killed_dir), weights_only=True)
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+
+
+def test_forty_iterations_on_mnist_lower_the_training_bpd_markedly(tmp_path: Path) -> None:
+    experiment = load_params(REPO / "params.yaml").experiment("cifar10-2res-small", profile="smoke")
+    summary = train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    bpd = [float(row["bpd"]) for row in _metrics(tmp_path)]
+    assert (summary["iterations"], len(bpd)) == (40, 40)
+    assert sum(bpd[-5:]) / 5 < bpd[0] - 2.0, bpd
+    assert checkpoint_path(tmp_path, "best").exists()
+
+
+def test_truncated_checkpoint_is_reported_and_left_on_disk(
+    params_file: Path, tmp_path: Path
+) -> None:
+    experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
+    last = checkpoint_path(tmp_path)
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match="corrupt or unreadable.*left untouched") as error:
+        train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    assert "\n" not in str(error.value)
+    assert last.read_bytes() == b"PK\x03\x04 truncated"
+
+
+def test_checkpoint_of_another_architecture_is_refused(params_file: Path, tmp_path: Path) -> None:
+    params = load_params(params_file)
+    small = params.experiment("cifar10-2res-small", profile="tiny")
+    train(small, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    big = params.experiment("cifar10-2res-big", profile="tiny")
+    with pytest.raises(CheckpointError, match="model.blocks"):
+        train(
+            type(big)(
+                **{**big.__dict__, "model": type(big.model)(**{**big.model.__dict__, "blocks": 2})}
+            ),
+            run_dir=tmp_path,
+            device=CPU,
+            time_budget_hours=None,
+        )
+
+
+def test_time_budget_stops_training(params_file: Path, tmp_path: Path) -> None:
+    experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
+    summary = train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=1e-9)
+    assert (summary["stopped_by"], summary["iterations"]) == ("time_budget", 1)
+
+
+def test_evaluation_reports_consistent_bpd_terms(params_file: Path, tmp_path: Path) -> None:
+    experiment = load_params(params_file).experiment("cifar10-3res-small", profile="tiny")
+    train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    result = evaluate_run(experiment, run_dir=tmp_path, device=CPU)
+    assert result["num_images"] == 64
+    assert sum(result["bpd_per_resolution"]) + 8 == pytest.approx(result["bpd"], abs=1e-6)
+    assert abs(result["bpd"] - result["bpd_bin_centre"]) < 0.5
+    assert (tmp_path / "eval_bpd.json").exists()
+
+
+def test_missing_dataset_is_one_line_from_the_command_line(tmp_path: Path) -> None:
+    env = {**os.environ, "MRCNF_DATA_ROOT": str(tmp_path / "empty"), "MRCNF_RUNS": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "repro", "train", "cifar10-2res-small", "--profile", "paper"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "CIFAR10" in lines[0] and "not found" in lines[0], result.stderr
+
+
+def test_warmup_is_linear_then_constant() -> None:
+    rates = [learning_rate(i, base=1e-3, warmup=4) for i in range(6)]
+    assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+
+
+def test_epoch_order_is_a_seeded_permutation() -> None:
+    first = epoch_order(50, seed=29, epoch=3)
+    assert torch.equal(first, epoch_order(50, seed=29, epoch=3))
+    assert not torch.equal(first, epoch_order(50, seed=29, epoch=4))
+    assert sorted(first.tolist()) == list(range(50))
