@@ -36,6 +36,7 @@ def _user_error_types() -> tuple[type[Exception], ...]:
     from repro.config import ConfigError
     from repro.datasets import CorruptDatasetError, DatasetNotFoundError, UnknownDatasetError
     from repro.published import PublishedDataError
+    from repro.tables import ResultsError, TableConfigError
     from repro.train import TrainingDivergedError
 
     return (
@@ -45,6 +46,8 @@ def _user_error_types() -> tuple[type[Exception], ...]:
         DatasetNotFoundError,
         UnknownDatasetError,
         PublishedDataError,
+        ResultsError,
+        TableConfigError,
         TrainingDivergedError,
     )
 
@@ -241,3 +244,66 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
             cells,
         )
     Console().print(table)
+
+
+@main.command()
+@click.option("--id", "table_id", type=click.Choice(["5", "6", "7"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rich", "markdown", "latex", "csv", "json"]),
+    default="rich",
+    help="How to print the table.",
+)
+@click.option(
+    "--write/--no-write",
+    default=False,
+    help="Also write tables/<profile>/table<N>.md, .tex and .csv.",
+)
+@PARAMS
+@PROFILE
+@user_errors
+def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str | None) -> None:
+    """Show Table 5, 6 or 7: every reproduced cell beside its published value.
+
+    \b
+    Examples:
+      repro table --id 6
+      repro table --id 7 --format markdown --profile paper
+    """
+    from repro.config import load_params
+    from repro.stages import table_inputs
+    from repro.tables import build_tables, render, write_tables
+
+    params = load_params(params_path)
+    profile = profile or params.profile
+    (built,) = build_tables(**table_inputs(params, profile=profile), numbers=[int(table_id)])
+    if write:
+        write_tables([built], Path("tables") / profile)
+    output = render(built, fmt)
+    if fmt == "rich":
+        Console().print(output)
+    else:
+        click.echo(output)
+
+
+@main.command()
+@PARAMS
+@PROFILE
+@user_errors
+def compare(params_path: Path, profile: str | None) -> None:
+    """Summarise all tables: reproduced, differing (worst first) and not-run cells.
+
+    Exits 0 whatever the comparison says; only broken inputs are errors.
+
+    \b
+    Example:
+      repro compare --profile paper
+    """
+    from repro.config import load_params
+    from repro.stages import table_inputs
+    from repro.tables import compare_all, render_summary
+
+    params = load_params(params_path)
+    summary = compare_all(**table_inputs(params, profile=profile or params.profile))
+    Console().print(render_summary(summary))

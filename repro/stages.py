@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from repro.config import PUBLISHED, ConfigError, Experiment
+from repro.config import PUBLISHED, ConfigError, Experiment, Params
 from repro.paths import runs_root
 from repro.published import PrintedNumber, load_published
 
@@ -35,3 +36,28 @@ def time_budget_hours(experiment: Experiment) -> float | None:
         f"experiments.{experiment.id}: training.time_budget_hours is 'published', but Table 5 "
         f"prints no hours for {cell or 'it'}: set a number or null"
     )
+
+
+def table_inputs(params: Params, *, profile: str) -> dict[str, Any]:
+    """What the table builders take, from params.yaml and the published data (no torch).
+
+    Raises:
+        ConfigError: If an experiment of params.yaml is malformed.
+    """
+    experiments = {}
+    for experiment_id in params.experiment_ids:
+        experiment = params.experiment(experiment_id, profile=profile)
+        experiments[experiment_id] = {
+            "dataset": experiment.data.dataset,
+            "resolutions": experiment.model.resolutions,
+            "blocks": experiment.model.blocks,
+            "width": experiment.model.width,
+            **experiment.paper,
+        }
+    return {
+        "published": load_published(),
+        "results_dir": runs_root() / profile,
+        "experiments": experiments,
+        "tolerances": params.tolerances,
+        "profile": profile,
+    }

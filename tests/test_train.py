@@ -55,14 +55,8 @@ def _metrics(run_dir: Path) -> list[dict[str, str]]:
 
 
 def _train_command(params_file: Path) -> list[str]:
-    return [sys.executable, "-m", "repro", "train", "cifar10-2res-small"] + [
-        "--params",
-        str(params_file),
-        "--profile",
-        "tiny",
-        "--device",
-        "cpu",
-    ]
+    options = ["--params", str(params_file), "--profile", "tiny", "--device", "cpu"]
+    return [sys.executable, "-m", "repro", "train", "cifar10-2res-small", *options]
 
 
 def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
@@ -113,7 +107,7 @@ def test_truncated_checkpoint_is_reported_and_left_on_disk(
     last = checkpoint_path(tmp_path)
     last.parent.mkdir(parents=True)
     last.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(CheckpointError, match="corrupt or unreadable.*left untouched") as error:
+    with pytest.raises(CheckpointError, match=r"corrupt or unreadable.*left untouched") as error:
         train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
     assert "\n" not in str(error.value)
     assert last.read_bytes() == b"PK\x03\x04 truncated"
@@ -124,7 +118,7 @@ def test_checkpoint_of_another_architecture_is_refused(params_file: Path, tmp_pa
     small = params.experiment("cifar10-2res-small", profile="tiny")
     train(small, run_dir=tmp_path, device=CPU, time_budget_hours=None)
     big = params.experiment("cifar10-2res-big", profile="tiny")
-    with pytest.raises(CheckpointError, match="model.blocks"):
+    with pytest.raises(CheckpointError, match=r"model\.blocks"):
         train(
             type(big)(
                 **{**big.__dict__, "model": type(big.model)(**{**big.model.__dict__, "blocks": 2})}
