@@ -15,7 +15,10 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
+from mrcnf.per_sample import odeint_per_sample
 from mrcnf.velocity import VelocityField
+
+PER_SAMPLE = "bosh3_per_sample"
 
 Divergence = Callable[[Tensor, Tensor, Tensor | None, bool], tuple[Tensor, Tensor]]
 
@@ -70,7 +73,9 @@ class SolverOptions:
     """How to integrate one block.
 
     Attributes:
-        method: A torchdiffeq solver name (``"bosh3"``, ``"dopri5"``, ``"rk4"``, …).
+        method: A torchdiffeq solver name (``"bosh3"``, ``"dopri5"``, ``"rk4"``, …), or
+            ``"bosh3_per_sample"``: bosh3 with every sample's own steps, so that a sample does not
+            depend on its batch (sampling only).
         atol: Absolute tolerance on z and log p.
         rtol: Relative tolerance on z and log p.
         adjoint: Backpropagate with the adjoint method (constant memory, an extra solve) instead of
@@ -169,8 +174,17 @@ def integrate(
 
     Returns:
         The state at the end of the interval.
+
+    Raises:
+        ValueError: If the per-sample solver is asked to integrate density states.
     """
     z = state[0]
+    if solver.method == PER_SAMPLE:
+        if len(state) != 1:
+            raise ValueError(f"{PER_SAMPLE} integrates samples only, not log-densities")
+        t0, t1 = (1.0, 0.0) if reverse else (0.0, 1.0)
+        rhs = lambda t, value: dynamics(t, (value,))[0]  # noqa: E731
+        return (odeint_per_sample(rhs, z, t0=t0, t1=t1, atol=solver.atol, rtol=solver.rtol),)
     times = torch.tensor([1.0, 0.0] if reverse else [0.0, 1.0], device=z.device, dtype=z.dtype)
     options: dict = {}
     if len(state) > 2:

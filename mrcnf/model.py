@@ -183,8 +183,12 @@ class MRCNF(nn.Module):
             dimensions=x[0].numel(),
         )
 
-    def sample(self, latents: Sequence[Tensor]) -> Tensor:
+    def sample(self, latents: Sequence[Tensor], *, solver: SolverOptions | None = None) -> Tensor:
         """Decode latents (finest first, as :attr:`Density.latents`) into continuous images.
+
+        Args:
+            latents: One B×… latent per level.
+            solver: Overrides the current mode's solver (e.g. the per-sample solver).
 
         Returns:
             B×C×H×W images, approximately in [0, 1] and not clamped, so that
@@ -192,11 +196,12 @@ class MRCNF(nn.Module):
         """
         if len(latents) != self.config.resolutions:
             raise ValueError(f"expected {self.config.resolutions} latents, got {len(latents)}")
-        coarsest = self.flows[-1].inverse(latents[-1], solver=self.solver)
+        solver = solver or self.solver
+        coarsest = self.flows[-1].inverse(latents[-1], solver=solver)
         x = inverse_logit_transform(coarsest, self.config.logit_alpha)
         for level in reversed(range(self.config.resolutions - 1)):
             cond = self._condition(x)
-            detail = self.flows[level].inverse(latents[level], solver=self.solver, cond=cond)
+            detail = self.flows[level].inverse(latents[level], solver=solver, cond=cond)
             x = merge(x, detail, kind=self.config.transform)
         return x
 

@@ -20,7 +20,8 @@ class ConcatTimeConv2d(nn.Module):
         self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size=3, padding=1)
 
     def forward(self, t: Tensor, h: Tensor) -> Tensor:
-        time_channel = t.to(h).expand(h.shape[0], 1, *h.shape[2:])
+        # t is a scalar, or one time per sample (per-sample solvers).
+        time_channel = t.to(h).reshape(-1, 1, 1, 1).expand(h.shape[0], 1, *h.shape[2:])
         return self.conv(torch.cat([time_channel, h], dim=1))
 
 
@@ -54,7 +55,7 @@ class VelocityField(nn.Module):
         """Evaluate dz/dt.
 
         Args:
-            t: Scalar time.
+            t: Scalar time, or (B,) times.
             z: B×C×H×W state.
             cond: B×cond_channels×H×W conditioning image, required iff ``cond_channels > 0``.
 
