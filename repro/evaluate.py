@@ -92,7 +92,7 @@ def evaluate_run(
     Raises:
         CheckpointError: If the run has no usable checkpoint.
     """
-    model = load_model(run_dir, experiment, which=checkpoint, device=device)
+    model, _ = load_model(run_dir, experiment, which=checkpoint, device=device)
     data = experiment.data
     test = load_dataset(
         data.dataset,
