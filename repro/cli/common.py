@@ -1,0 +1,97 @@
+"""What every command shares: typed options, device set-up and one-line user errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+console = Console(stderr=True)
+
+TEMPERATURE = click.FloatRange(0, 2, min_open=True)
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a user-fixable error as one red line and exit with status 1; bugs keep tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as error:
+            if not isinstance(error, _user_error_types()) and type(error) is not ValueError:
+                raise
+            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _user_error_types() -> tuple[type[Exception], ...]:
+    from repro.checkpoint import CheckpointError
+    from repro.config import ConfigError
+    from repro.datasets import CorruptDatasetError, DatasetNotFoundError, UnknownDatasetError
+    from repro.fid import InceptionScoreUnavailableError, InceptionWeightsError
+    from repro.published import PublishedDataError
+    from repro.tables import ResultsError, TableConfigError
+    from repro.train import TrainingDivergedError
+
+    return (
+        CheckpointError,
+        ConfigError,
+        CorruptDatasetError,
+        DatasetNotFoundError,
+        InceptionScoreUnavailableError,
+        InceptionWeightsError,
+        PublishedDataError,
+        UnknownDatasetError,
+        ResultsError,
+        TableConfigError,
+        TrainingDivergedError,
+    )
+
+
+PARAMS = click.option(
+    "--params",
+    "params_path",
+    type=click.Path(path_type=Path),
+    default="params.yaml",
+    show_default=True,
+    help="The pinned experiments.",
+)
+PROFILE = click.option(
+    "--profile", default=None, help="Profile of params.yaml (default: its 'profile' key)."
+)
+DEVICE = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where to run.",
+)
+TF32 = click.option(
+    "--tf32/--no-tf32",
+    default=False,
+    show_default=True,
+    help="TF32 matrix arithmetic on CUDA (faster, not bit-reproducible).",
+)
+
+
+def experiment_for(params_path: Path, experiment_id: str, profile: str | None) -> Any:
+    """Resolve an experiment of params.yaml (imported lazily: ``repro --help`` stays fast)."""
+    from repro.config import load_params
+
+    return load_params(params_path).experiment(experiment_id, profile=profile)
+
+
+def device_for(name: str, tf32: bool) -> Any:
+    """The torch device to run on, with TF32 switched as asked."""
+    from repro.runtime import configure_numerics, resolve_device
+
+    configure_numerics(tf32=tf32)
+    return resolve_device(name)

