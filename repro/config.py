@@ -160,6 +160,19 @@ class Params:
     def tolerances(self) -> dict[str, float]:
         return _require(self.raw, "tolerances", dict, "tolerances")
 
+    @property
+    def table7(self) -> dict[str, str]:
+        """Experiment id -> the Table 7 model it stands for.
+
+        Raises:
+            ConfigError: If an entry names an unknown experiment.
+        """
+        models = _require(self.raw, "table7", dict, "table7")
+        for experiment_id in models:
+            if experiment_id not in self.experiment_ids:
+                raise ConfigError(f"{self.path}: table7 names unknown experiment {experiment_id!r}")
+        return models
+
     def experiment(self, experiment_id: str, *, profile: str | None = None) -> Experiment:
         """Resolve and validate one experiment.
 

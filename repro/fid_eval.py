@@ -22,11 +22,7 @@ from repro.fid import (
 from repro.fid.weights import EXTRACTOR_NAME
 from repro.runtime import provenance, write_json
 from repro.sampling import check_sampling_request, generate_images, save_samples
-
-
-def fid_result_path(run_dir: Path, temperature: float) -> Path:
-    """Where the FID of one temperature is written."""
-    return run_dir / "fid" / f"T{temperature:.2f}.json"
+from repro.tables.results import fid_file
 
 
 def evaluate_fid(
@@ -84,7 +80,8 @@ def evaluate_fid(
         device=device,
         console=console,
     )
-    save_samples(images, seeds=seeds, stem=run_dir / "fid" / f"T{temperature:.2f}_samples")
+    result_path = run_dir / fid_file(temperature)
+    save_samples(images, seeds=seeds, stem=result_path.with_name(f"{result_path.stem}_samples"))
     features = extract_features(images, weights=weights, device=device)
     kid_mean, kid_std = kid(features, reference.features)
     result = {
@@ -106,5 +103,5 @@ def evaluate_fid(
             profile=experiment.profile, params_hash=experiment.params_hash(), device=device
         ),
     }
-    write_json(fid_result_path(run_dir, temperature), result)
+    write_json(result_path, result)
     return result

@@ -54,6 +54,8 @@ def table_inputs(params: Params, *, profile: str) -> dict[str, Any]:
             "width": experiment.model.width,
             **experiment.paper,
         }
+    for experiment_id, model in params.table7.items():
+        experiments[experiment_id]["table7"] = {"model": model}
     return {
         "published": load_published(),
         "results_dir": runs_root() / profile,

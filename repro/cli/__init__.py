@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from repro.cli.report import assets, compare, list_experiments, parameter_counts, table
+from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
 from repro.cli.run import evaluate, sample, train
 
 
@@ -21,6 +21,7 @@ for command in (
     list_experiments,
     table,
     compare,
+    plot,
     assets,
 ):
     main.add_command(command)

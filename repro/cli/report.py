@@ -169,3 +169,37 @@ def inception(path: Path | None) -> None:
         f"{weights.origin}); Inception Score "
         + ("available" if inception_score_available(weights) else "unavailable (no classifier)")
     )
+
+
+@click.command()
+@PARAMS
+@PROFILE
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PNG to write (default: tables/<profile>/fid_vs_temperature.png).",
+)
+@user_errors
+def plot(params_path: Path, profile: str | None, out: Path | None) -> None:
+    """Plot FID against temperature, published curves beside ours.
+
+    \b
+    Example:
+      repro plot --profile paper
+    """
+    from repro.config import load_params
+    from repro.paths import runs_root
+    from repro.plots import plot_fid_vs_temperature
+    from repro.published import load_published
+
+    params = load_params(params_path)
+    profile = profile or params.profile
+    written = plot_fid_vs_temperature(
+        published=load_published(),
+        results_dir=runs_root() / profile,
+        table7=params.table7,
+        profile=profile,
+        out=out or Path("tables") / profile / "fid_vs_temperature.png",
+    )
+    console.print(f"[green]wrote[/green] {written}")

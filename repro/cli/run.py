@@ -157,7 +157,7 @@ def sample(
         device=torch_device,
         console=console,
     )
-    stem = out or folder / "samples" / f"T{temperature:.2f}"
+    stem = out or folder / "samples" / f"T{temperature}"
     save_samples(images, seeds=seeds, stem=stem)
     console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
 

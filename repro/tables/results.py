@@ -62,6 +62,15 @@ _RGB_CHANNELS = 3
 PARAM_COUNTS = "param_counts.json"
 
 
+def fid_file(temperature: float) -> str:
+    """Where a run folder keeps the FID of one temperature, e.g. ``fid/T0.7.json``.
+
+    Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes the temperature into
+    the FID stages' output paths, so the two always agree.
+    """
+    return f"fid/T{float(temperature)}.json"
+
+
 class ResultsError(ValueError):
     """A results file is malformed or belongs elsewhere (one-line message naming the file)."""
 
@@ -201,10 +210,10 @@ class Results:
         """Return the FID of samples drawn at ``temperature``, or ``None`` if not computed.
 
         Raises:
-            ResultsError: the ``fid/T{temperature:.2f}.json`` file is malformed, names another
-                experiment/profile, or holds another temperature.
+            ResultsError: the :func:`fid_file` is malformed, names another experiment/profile,
+                or holds another temperature.
         """
-        relative = f"fid/T{temperature:.2f}.json"
+        relative = fid_file(temperature)
         found = self._experiment_file(experiment, relative, kind="fid")
         if found is None:
             return None
