@@ -9,6 +9,8 @@ from repro.config import PUBLISHED, ConfigError, Experiment, Params
 from repro.paths import runs_root
 from repro.published import PrintedNumber, load_published
 
+PAPER_PROFILE = "paper"
+
 
 def run_dir(experiment: Experiment) -> Path:
     """The folder of an experiment's outputs under its profile: ``runs/<profile>/<id>``."""
@@ -46,13 +48,14 @@ def table_inputs(params: Params, *, profile: str) -> dict[str, Any]:
     """
     experiments = {}
     for experiment_id in params.experiment_ids:
-        experiment = params.experiment(experiment_id, profile=profile)
+        # Parameter counts describe the paper's architecture, whatever the profile trains.
+        pinned = params.experiment(experiment_id, profile=PAPER_PROFILE)
         experiments[experiment_id] = {
-            "dataset": experiment.data.dataset,
-            "resolutions": experiment.model.resolutions,
-            "blocks": experiment.model.blocks,
-            "width": experiment.model.width,
-            **experiment.paper,
+            "dataset": pinned.data.dataset,
+            "resolutions": pinned.model.resolutions,
+            "blocks": pinned.model.blocks,
+            "width": pinned.model.width,
+            **pinned.paper,
         }
     for experiment_id, model in params.table7.items():
         experiments[experiment_id]["table7"] = {"model": model}

@@ -200,17 +200,18 @@ def test_footnotes_name_time_budget_stops_hardware_and_dirty_commits(published):
     assert any("commit 3f2a9c1e7b5d+dirty," in note for note in notes)
 
 
-def test_smoke_profile_is_never_comparable(published):
+def test_smoke_profile_is_never_comparable_except_parameter_counts(published):
     tables = [build(number, published, profile="smoke") for number in TABLES]
     for table in tables:
         assert "smoke" in table.title
         assert any("smoke" in note for note in table.footnotes)
-        statuses = {c.status for r in table.rows for c in r.cells}
+        statuses = {c.status for r in table.rows for c in r.cells if c.metric != "params"}
         assert not statuses & {Status.REPRODUCED, Status.DIFFERS, Status.PUBLISHED_FAILING}
     table5 = tables[0]
-    for column in ("cifar10.bpd", "cifar10.params"):
-        smoke = cell(table5, "2-resolution MRCNF (small)", column)
-        assert (smoke.status, smoke.difference) == (Status.NOT_COMPARABLE, None)
+    smoke = cell(table5, "2-resolution MRCNF (small)", "cifar10.bpd")
+    assert (smoke.status, smoke.difference) == (Status.NOT_COMPARABLE, None)
+    # Counts are of the paper's architectures in every profile, so they are compared.
+    assert cell(table5, "2-resolution MRCNF (small)", "cifar10.params").status is Status.REPRODUCED
     assert cell(table5, "2-resolution MRCNF (big)", "imagenet64.bpd").status is (
         Status.NOT_COMPARABLE
     )

@@ -38,6 +38,8 @@ class Metric:
     value_format: str
     difference_format: str | None
     compared: Callable[[float, PrintedNumber], float]
+    # Counts of the paper's own architectures do not shrink with a smoke profile.
+    profile_independent: bool = False
 
 
 def _as_is(value: float, printed: PrintedNumber) -> float:
@@ -69,6 +71,7 @@ METRICS: dict[str, Metric] = {
         value_format="{:,.0f}",
         difference_format=None,
         compared=_millions_as_printed,
+        profile_independent=True,
     ),
     "hours": Metric(
         header="hours",
@@ -149,7 +152,7 @@ def make_cell(
         extras=measurement.extras,
     )
     # Precedence: a smoke number is never compared, even against the paper's "x".
-    if not comparable:
+    if not (comparable or METRICS[metric].profile_independent):
         return measured
     if published == FAILS_TO_TRAIN:
         return replace(measured, status=Status.PUBLISHED_FAILING)

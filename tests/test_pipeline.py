@@ -1,0 +1,101 @@
+"""The real DVC pipeline on a tiny profile: end to end, then up to date, then a minimal rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("mrcnf", "repro", "tables/published", "dvc.yaml", "params.yaml", ".dvcignore")
+
+TINY = {
+    "all": {
+        "data": {"dataset": "mnist", "image_size": 8, "limit_train": 128, "limit_test": 32},
+        "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6},
+        "optimizer": {"warmup_iterations": 2},
+        "training": {
+            "batch_size": 32,
+            "max_iterations": 3,
+            "time_budget_hours": None,
+            "checkpoint_every_iterations": 3,
+        },
+        "evaluation": {"batch_size": 32},
+        "fid": {"num_samples": 8, "reference_images": 32, "batch_size": 8},
+    }
+}
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    env.pop("MRCNF_RUNS", None)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def _changed_stages(root: Path) -> set[str]:
+    status = json.loads(_run(["dvc", "status", "--json"], root).stdout or "{}")
+    return set(status)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["profiles"]["tiny"] = TINY
+    params["profile"] = "tiny"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["git", "init", "-q"], root)
+    _run(["dvc", "init", "-q"], root)
+    _run(["dvc", "repro"], root)
+    return root
+
+
+@pytest.mark.slow
+def test_pipeline_builds_every_table_and_the_fid_plot(project: Path) -> None:
+    for number in (5, 6, 7):
+        for suffix in ("md", "tex", "csv"):
+            assert (project / "tables" / "tiny" / f"table{number}.{suffix}").stat().st_size > 0
+    assert (project / "tables" / "tiny" / "fid_vs_temperature.png").stat().st_size > 0
+    table6 = (project / "tables" / "tiny" / "table6.md").read_text()
+    assert "1,107,876" in table6 and "5,096,040" in table6
+    fid = json.loads((project / "runs/tiny/cifar10-1res/fid/T0.5.json").read_text())
+    assert fid["num_samples"] == 8 and fid["fid"] > 0
+
+
+@pytest.mark.slow
+def test_second_repro_has_nothing_to_do(project: Path) -> None:
+    assert _changed_stages(project) == set()
+    assert "didn't change" in _run(["dvc", "repro"], project).stdout
+
+
+@pytest.mark.slow
+def test_changing_one_experiment_reruns_only_its_stages_and_the_tables(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["experiments"]["imagenet64-3res-small"]["training"] = {"seed": 30}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert _changed_stages(project) == {
+        "train@imagenet64-3res-small",
+        "eval_bpd@imagenet64-3res-small",
+        "table@5",
+        "table@6",
+        "table@7",
+    }
