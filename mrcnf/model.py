@@ -183,6 +183,16 @@ class MRCNF(nn.Module):
             dimensions=x[0].numel(),
         )
 
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        regularize: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Density:
+        """:meth:`density`, so that wrappers such as DistributedDataParallel can call the model."""
+        return self.density(x, regularize=regularize, generator=generator)
+
     def sample(self, latents: Sequence[Tensor], *, solver: SolverOptions | None = None) -> Tensor:
         """Decode latents (finest first, as :attr:`Density.latents`) into continuous images.
 

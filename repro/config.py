@@ -51,6 +51,7 @@ class SolverConfig:
     atol: float
     rtol: float
     adjoint: bool
+    step_size: float | None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from mrcnf import MRCNF, dequantize
 from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.datasets import load_dataset
+from repro.distributed import SINGLE_PROCESS, World
 from repro.runtime import generator, provenance, write_json
 
 NOISE_STREAM, PROBE_STREAM = 0, 1
@@ -28,8 +29,12 @@ def evaluate_bits_per_dim(
     seed: int,
     device: torch.device,
     console: Console | None = None,
+    world: World = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Average bits per dimension over images, with uniform and with bin-centre dequantisation.
+
+    Batches are shared out between processes (:meth:`World.shard`) and their sums added up, so
+    the result does not depend on the number of processes.
 
     Args:
         model: The model, evaluated with its evaluation solver.
@@ -38,6 +43,7 @@ def evaluate_bits_per_dim(
         seed: Seed of the dequantisation noise and Hutchinson probes (batch b uses (seed, b)).
         device: Where to evaluate.
         console: Where to show progress (None: quiet).
+        world: The processes sharing the work.
 
     Returns:
         ``bpd``, ``bpd_bin_centre``, ``bpd_per_resolution`` (finest first; with 8 added to their
@@ -45,37 +51,38 @@ def evaluate_bits_per_dim(
         and ``images_per_second``.
     """
     model.eval()
-    console = console or Console(quiet=True)
-    sums = {"bpd": 0.0, "bpd_bin_centre": 0.0}
-    per_resolution = torch.zeros(model.config.resolutions, dtype=torch.float64)
+    console = console if console and world.is_main else Console(quiet=True)
+    # bpd, bin-centre bpd, then one bpd contribution per resolution; summed over images.
+    sums = torch.zeros(2 + model.config.resolutions, dtype=torch.float64)
     evaluations, seconds = 0, 0.0
-    batches = range(0, len(images), batch_size)
+    batches = list(enumerate(range(0, len(images), batch_size)))
     with Progress(console=console, disable=console.quiet) as progress:
         task = progress.add_task("eval bpd", total=len(images))
-        for index, start in enumerate(batches):
+        for index, start in world.shard(batches):
             pixels = images[start : start + batch_size]
             noisy = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, index))
             centred = dequantize(pixels, bin_centre=True)
             began = time.perf_counter()
             model.reset_function_evaluations()
-            for key, x in (("bpd", noisy), ("bpd_bin_centre", centred)):
+            for slot, x in enumerate((noisy, centred)):
                 probes = generator(device, seed, PROBE_STREAM, index)
                 density = model.density(x.to(device), generator=probes)
-                sums[key] += density.bits_per_dim().double().sum().item()
-                if key == "bpd":
-                    terms = torch.stack(density.bits_per_dim_terms()).double()
-                    per_resolution += terms.sum(1).cpu()
+                sums[slot] += density.bits_per_dim().double().sum().item()
+                if slot == 0:
+                    sums[2:] += torch.stack(density.bits_per_dim_terms()).double().sum(1).cpu()
             evaluations += model.function_evaluations
             seconds += time.perf_counter() - began
             progress.advance(task, len(pixels))
-    count = len(images)
+    totals = world.sum(torch.cat([sums, torch.tensor([evaluations], dtype=torch.float64)]))
+    count, elapsed = len(images), world.maximum(seconds)
     return {
-        "bpd": sums["bpd"] / count,
-        "bpd_bin_centre": sums["bpd_bin_centre"] / count,
-        "bpd_per_resolution": (per_resolution / count).tolist(),
+        "bpd": totals[0].item() / count,
+        "bpd_bin_centre": totals[1].item() / count,
+        "bpd_per_resolution": (totals[2:-1] / count).tolist(),
         "num_images": count,
-        "nfe_mean": evaluations / (2 * len(batches)),
-        "images_per_second": 2 * count / seconds,
+        "nfe_mean": totals[-1].item() / (2 * len(batches)),
+        "images_per_second": 2 * count / elapsed,
+        "processes": world.size,
     }
 
 
@@ -86,8 +93,9 @@ def evaluate_run(
     device: torch.device,
     checkpoint: str = "last",
     console: Console | None = None,
+    world: World = SINGLE_PROCESS,
 ) -> dict[str, Any]:
-    """Evaluate a trained run on its test split and write ``run_dir/eval_bpd.json``.
+    """Evaluate a trained run on its test split and write ``run_dir/eval_bpd.json`` (rank 0).
 
     Raises:
         CheckpointError: If the run has no usable checkpoint.
@@ -107,6 +115,7 @@ def evaluate_run(
         seed=experiment.evaluation.seed,
         device=device,
         console=console,
+        world=world,
     )
     result = {
         "experiment": experiment.id,
@@ -117,5 +126,6 @@ def evaluate_run(
             profile=experiment.profile, params_hash=experiment.params_hash(), device=device
         ),
     }
-    write_json(run_dir / "eval_bpd.json", result)
+    if world.is_main:
+        write_json(run_dir / "eval_bpd.json", result)
     return result

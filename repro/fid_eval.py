@@ -11,7 +11,10 @@ from rich.console import Console
 from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.datasets import load_dataset
+from repro.distributed import SINGLE_PROCESS, World
 from repro.fid import (
+    InceptionWeights,
+    ReferenceStatistics,
     ensure_inception_weights,
     extract_features,
     feature_statistics,
@@ -33,8 +36,11 @@ def evaluate_fid(
     device: torch.device,
     num_samples: int | None = None,
     console: Console | None = None,
-) -> dict[str, Any]:
+    world: World = SINGLE_PROCESS,
+) -> dict[str, Any] | None:
     """Sample a trained run at one temperature and compare with the training split.
+
+    The processes of ``world`` share the sampling; rank 0 computes the metrics and writes them.
 
     Args:
         experiment: The resolved configuration (its ``fid`` section sets count, batch and seed).
@@ -43,9 +49,10 @@ def evaluate_fid(
         device: Where to sample and extract features.
         num_samples: Overrides ``fid.num_samples``.
         console: Where to show progress.
+        world: The processes sharing the sampling.
 
     Returns:
-        The result, also written to ``run_dir/fid/T<temperature>.json``.
+        The result, also written to ``run_dir/fid/T<temperature>.json`` (None off rank 0).
 
     Raises:
         ValueError: Bad temperature or sample count.
@@ -55,20 +62,9 @@ def evaluate_fid(
     settings = experiment.fid
     count = num_samples or settings.num_samples
     check_sampling_request(temperature=temperature, num_samples=count)
-    weights = ensure_inception_weights()
+    # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
+    weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
     model, (_, height, width) = load_model(run_dir, experiment, device=device)
-    data = experiment.data
-    # The reference is the training split, capped where the profile asks for fewer images.
-    limits = [n for n in (settings.reference_images, data.limit_train) if n is not None]
-    train = load_dataset(
-        data.dataset,
-        image_size=data.image_size,
-        limit_train=min(limits, default=None),
-        limit_test=data.limit_test,
-    ).train
-    reference = reference_statistics(
-        train, dataset=data.dataset, split="train", weights=weights, device=device
-    )
     seeds = list(range(settings.seed, settings.seed + count))
     images = generate_images(
         model,
@@ -79,7 +75,10 @@ def evaluate_fid(
         batch_size=settings.batch_size,
         device=device,
         console=console,
+        world=world,
     )
+    if not world.is_main:
+        return None
     result_path = run_dir / fid_file(temperature)
     save_samples(images, seeds=seeds, stem=result_path.with_name(f"{result_path.stem}_samples"))
     features = extract_features(images, weights=weights, device=device)
@@ -93,7 +92,11 @@ def evaluate_fid(
         "kid_std": kid_std,
         "num_samples": count,
         "seeds": [seeds[0], seeds[-1] + 1],
-        "reference": {"dataset": data.dataset, "split": "train", "count": reference.count},
+        "reference": {
+            "dataset": experiment.data.dataset,
+            "split": "train",
+            "count": reference.count,
+        },
         "extractor": {
             "name": f"torch-fidelity {EXTRACTOR_NAME}",
             "weights_sha256": weights.sha256,
@@ -105,3 +108,23 @@ def evaluate_fid(
     }
     write_json(result_path, result)
     return result
+
+
+def _reference(
+    experiment: Experiment, *, device: torch.device
+) -> tuple[InceptionWeights, ReferenceStatistics]:
+    """The Inception weights and the (cached) statistics of the training split."""
+    weights = ensure_inception_weights()
+    data = experiment.data
+    # The training split, capped where the profile asks for fewer reference images.
+    limits = [n for n in (experiment.fid.reference_images, data.limit_train) if n is not None]
+    train = load_dataset(
+        data.dataset,
+        image_size=data.image_size,
+        limit_train=min(limits, default=None),
+        limit_test=data.limit_test,
+    ).train
+    reference = reference_statistics(
+        train, dataset=data.dataset, split="train", weights=weights, device=device
+    )
+    return weights, reference

@@ -26,8 +26,17 @@ class MetricsLog:
             return list(csv.DictReader(file, delimiter="\t"))
 
     def truncate(self, iteration: int) -> None:
-        """Keep only rows up to ``iteration``: those after a checkpoint are redone on resume."""
-        kept = [row for row in self.rows() if int(row["iteration"]) <= iteration]
+        """Keep only rows up to ``iteration``: those after a checkpoint are redone on resume.
+
+        A row cut short by a killed process is dropped with them.
+        """
+        kept = [
+            row
+            for row in self.rows()
+            if None not in row  # no surplus fields
+            and all(row.values())  # and none missing or empty
+            and int(row["iteration"]) <= iteration
+        ]
         if not kept:
             self.path.unlink(missing_ok=True)
             return

@@ -13,6 +13,7 @@ from torchvision.utils import save_image
 
 from mrcnf import MRCNF, SolverOptions, quantize
 from mrcnf.cnf import PER_SAMPLE
+from repro.distributed import SINGLE_PROCESS, World
 
 
 def check_sampling_request(*, temperature: float, num_samples: int) -> None:
@@ -38,28 +39,35 @@ def generate_images(
     batch_size: int,
     device: torch.device,
     console: Console | None = None,
+    world: World = SINGLE_PROCESS,
 ) -> torch.Tensor:
     """Decode one image per seed with the evaluation tolerances, each sample on its own steps.
 
-    Image i depends on ``seeds[i]`` only, not on ``batch_size`` or on the other seeds.
+    Image i depends on ``seeds[i]`` only, not on ``batch_size``, on the other seeds, or on how
+    many processes share the work (each decodes its :meth:`World.shard` of the seeds).
 
     Returns:
-        uint8 N×C×H×W images on the CPU.
+        uint8 N×C×H×W images on the CPU, all of them on every process.
     """
     solve = model.config.eval_solver
     solver = SolverOptions(method=PER_SAMPLE, atol=solve.atol, rtol=solve.rtol)
-    console = console or Console(quiet=True)
+    console = console if console and world.is_main else Console(quiet=True)
+    mine = world.shard(list(seeds))
     images = []
     with Progress(console=console, disable=console.quiet) as progress:
-        task = progress.add_task(f"sample T={temperature}", total=len(seeds))
-        for start in range(0, len(seeds), batch_size):
-            chunk = seeds[start : start + batch_size]
+        task = progress.add_task(f"sample T={temperature}", total=len(mine))
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start : start + batch_size]
             latents = model.prior_latents(
                 chunk, height=height, width=width, temperature=temperature, device=device
             )
             images.append(quantize(model.sample(latents, solver=solver)).cpu())
             progress.advance(task, len(chunk))
-    return torch.cat(images)
+    channels = model.config.channels
+    local = (
+        torch.cat(images) if images else torch.empty(0, channels, height, width, dtype=torch.uint8)
+    )
+    return world.gather_shards(local)
 
 
 def save_samples(images: torch.Tensor, *, seeds: Sequence[int], stem: Path) -> None:

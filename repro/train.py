@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 
 from mrcnf import MRCNF, dequantize
 from repro.checkpoint import (
@@ -28,12 +29,15 @@ from repro.checkpoint import (
 )
 from repro.config import Experiment
 from repro.datasets import load_dataset, random_horizontal_flip
+from repro.distributed import SINGLE_PROCESS, World
 from repro.metrics_log import MetricsLog
 from repro.progress import TrainingProgress
 from repro.runtime import generator, provenance, write_json
 
 # Independent random streams of one iteration.
 ORDER_STREAM, FLIP_STREAM, NOISE_STREAM, PROBE_STREAM = range(4)
+# Per-iteration losses logged (averaged over processes).
+LOGGED = ("loss", "bpd", "kinetic_energy", "jacobian_frobenius")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -69,8 +73,13 @@ def train(
     device: torch.device,
     time_budget_hours: float | None,
     console: Console | None = None,
+    world: World = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
+
+    Under ``torchrun`` every process takes its share of each global batch (DistributedDataParallel
+    averages the gradients), so the updates are those of one process with the same batch; rank 0
+    alone logs and writes files.
 
     Args:
         experiment: The resolved configuration.
@@ -78,6 +87,7 @@ def train(
         device: Where to train.
         time_budget_hours: Stop once this much training time is spent (None: no budget).
         console: Where to show progress (None: quiet).
+        world: This process's place among the processes of the run.
 
     Returns:
         The training summary, also written to ``run_dir/train_summary.json``.
@@ -87,9 +97,12 @@ def train(
         TrainingDivergedError: Too many consecutive oversized gradients.
     """
     cfg, opt = experiment.training, experiment.optimizer
-    console = console or Console(quiet=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", experiment.to_dict())
+    console = console if console and world.is_main else Console(quiet=True)
+    if cfg.batch_size % world.size:
+        raise ValueError(f"batch size {cfg.batch_size} does not split over {world.size} processes")
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", experiment.to_dict())
 
     data = load_dataset(
         experiment.data.dataset,
@@ -103,6 +116,7 @@ def train(
 
     torch.manual_seed(cfg.seed)
     model = MRCNF(model_config(experiment, channels=data.shape[1])).to(device).train()
+    network = DistributedDataParallel(model) if world.distributed else model
     optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
     state = TrainState()
     metrics = MetricsLog(run_dir / "train_metrics.tsv")
@@ -115,17 +129,22 @@ def train(
         optimizer.load_state_dict(payload["optimizer"])
         state = TrainState(**payload["state"])
         _set_rng_states(payload["rng"])
-        metrics.truncate(state.iteration)
         console.log(f"resumed {experiment.id} from {last} at iteration {state.iteration}")
-    else:
-        metrics.truncate(0)
+    if world.is_main:
+        metrics.truncate(state.iteration)
 
     max_iterations = min(cfg.max_iterations or math.inf, cfg.epochs * batches_per_epoch)
     budget_seconds = math.inf if time_budget_hours is None else time_budget_hours * 3600
     window_bpd: list[float] = []
     last_save = time.monotonic()
+    saved_iteration = state.iteration if last.exists() else -1
 
     def save(*, best: bool) -> None:
+        nonlocal saved_iteration
+        saved_iteration = state.iteration
+        world.barrier()
+        if not world.is_main:
+            return
         payload = {
             "experiment": experiment.id,
             "config": experiment.to_dict(),
@@ -156,8 +175,9 @@ def train(
             if experiment.data.horizontal_flip:
                 flips = generator("cpu", seed, FLIP_STREAM, step)
                 pixels = random_horizontal_flip(pixels, generator=flips)
-            x = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, step)).to(device)
-            probes = generator(device, seed, PROBE_STREAM, step)
+            x = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, step))
+            x = x[world.rank :: world.size].to(device)  # this process's share of the batch
+            probes = generator(device, seed, PROBE_STREAM, step, world.rank)
             lr = learning_rate(state.iteration, base=opt.lr, warmup=opt.warmup_iterations)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -166,7 +186,7 @@ def train(
             _synchronize(device)
             started = time.perf_counter()
             model.reset_function_evaluations()
-            density = model.density(x, generator=probes)
+            density = network(x, generator=probes)
             bpd = density.bits_per_dim().mean()
             kinetic = density.kinetic_energy.mean()
             jacobian = density.jacobian_frobenius.mean()
@@ -187,7 +207,8 @@ def train(
                 optimizer.step()
                 state.consecutive_skips = 0
             _synchronize(device)
-            seconds = time.perf_counter() - started
+            seconds = world.maximum(time.perf_counter() - started)
+            logged = world.sum(torch.stack([loss, bpd, kinetic, jacobian]).detach()) / world.size
 
             state.train_seconds += seconds
             state.iteration += 1
@@ -197,10 +218,7 @@ def train(
             row = {
                 "iteration": state.iteration,
                 "epoch": state.epoch,
-                "loss": loss.item(),
-                "bpd": bpd.item(),
-                "kinetic_energy": kinetic.item(),
-                "jacobian_frobenius": jacobian.item(),
+                **dict(zip(LOGGED, logged.tolist(), strict=True)),
                 "nfe_forward": nfe_forward,
                 "nfe_backward": nfe_backward,
                 "grad_norm": grad_norm,
@@ -209,8 +227,9 @@ def train(
                 "seconds": seconds,
                 "images_per_second": cfg.batch_size / seconds,
             }
-            metrics.append(row)
-            progress.update(row)
+            if world.is_main:
+                metrics.append(row)
+                progress.update(row)
             window_bpd.append(row["bpd"])
             if state.consecutive_skips > opt.max_consecutive_skips:
                 raise TrainingDivergedError(
@@ -218,8 +237,9 @@ def train(
                     f"norm ≥ {opt.skip_grad_norm}; the last checkpoint {last} is kept"
                 )
 
+            since_save = world.maximum(time.monotonic() - last_save)
             due = state.iteration % cfg.checkpoint_every_iterations == 0 or (
-                time.monotonic() - last_save >= cfg.checkpoint_every_minutes * 60
+                since_save >= cfg.checkpoint_every_minutes * 60
             )
             if due:
                 mean_bpd = float(np.mean(window_bpd))
@@ -229,7 +249,7 @@ def train(
                 window_bpd, last_save = [], time.monotonic()
                 console.log(f"{experiment.id}: iteration {state.iteration}, bpd {mean_bpd:.4f}")
 
-    if window_bpd or not last.exists():
+    if saved_iteration != state.iteration:
         mean_bpd = float(np.mean(window_bpd)) if window_bpd else math.inf
         is_best = mean_bpd < state.best_bpd
         state.best_bpd = min(state.best_bpd, mean_bpd)
@@ -244,12 +264,14 @@ def train(
         "seconds_per_iteration": state.train_seconds / max(state.iteration, 1),
         "stopped_by": stopped_by,
         "time_budget_hours": time_budget_hours,
-        "final_bpd": metrics.last_value("bpd"),
+        "final_bpd": metrics.last_value("bpd") if world.is_main else None,
+        "processes": world.size,
         "provenance": provenance(
             profile=experiment.profile, params_hash=experiment.params_hash(), device=device
         ),
     }
-    write_json(run_dir / "train_summary.json", summary)
+    if world.is_main:
+        write_json(run_dir / "train_summary.json", summary)
     return summary
 
 

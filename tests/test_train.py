@@ -17,6 +17,7 @@ import yaml
 from repro.checkpoint import CheckpointError, checkpoint_path
 from repro.config import load_params
 from repro.evaluate import evaluate_run
+from repro.metrics_log import MetricsLog
 from repro.train import epoch_order, learning_rate, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,3 +170,14 @@ def test_epoch_order_is_a_seeded_permutation() -> None:
     assert torch.equal(first, epoch_order(50, seed=29, epoch=3))
     assert not torch.equal(first, epoch_order(50, seed=29, epoch=4))
     assert sorted(first.tolist()) == list(range(50))
+
+
+def test_metrics_log_drops_rows_after_the_checkpoint_and_rows_cut_short(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path / "metrics.tsv")
+    for iteration in (1, 2, 3):
+        log.append({"iteration": iteration, "bpd": 1.0 / iteration})
+    with log.path.open("a") as file:
+        file.write("1\t")  # a process killed while writing iteration 1x
+    log.truncate(2)
+    assert [row["iteration"] for row in log.rows()] == ["1", "2"]
+    assert log.last_value("bpd") == 0.5

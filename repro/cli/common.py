@@ -90,8 +90,9 @@ def experiment_for(params_path: Path, experiment_id: str, profile: str | None) -
 
 
 def device_for(name: str, tf32: bool) -> Any:
-    """The torch device to run on, with TF32 switched as asked."""
+    """The torch device to run on (this rank's GPU under torchrun), with TF32 as asked."""
+    from repro.distributed import local_device
     from repro.runtime import configure_numerics, resolve_device
 
     configure_numerics(tf32=tf32)
-    return resolve_device(name)
+    return local_device(resolve_device(name))

@@ -43,23 +43,28 @@ def train(
       repro train cifar10-2res-small --profile smoke
       repro train cifar10-2res-small --profile paper --device cuda
     """
+    from repro.distributed import init_world
     from repro.stages import run_dir, time_budget_hours
     from repro.train import train as run_training
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_dir(experiment)
+    torch_device = device_for(device, tf32)
+    world = init_world(torch_device)
     summary = run_training(
         experiment,
         run_dir=folder,
-        device=device_for(device, tf32),
+        device=torch_device,
         time_budget_hours=time_budget_hours(experiment),
         console=console,
+        world=world,
     )
-    console.print(
-        f"[green]trained[/green] {experiment.id} ({experiment.profile}): "
-        f"{summary['iterations']} iterations, final bpd {summary['final_bpd']:.4f}, "
-        f"{summary['train_hours'] * 3600:.1f} s, stopped by {summary['stopped_by']} -> {folder}"
-    )
+    if world.is_main:
+        console.print(
+            f"[green]trained[/green] {experiment.id} ({experiment.profile}): "
+            f"{summary['iterations']} iterations, final bpd {summary['final_bpd']:.4f}, "
+            f"{summary['train_hours'] * 3600:.1f} s, stopped by {summary['stopped_by']} -> {folder}"
+        )
 
 
 @evaluate.command()
@@ -84,17 +89,23 @@ def bpd(
     Example:
       repro eval bpd cifar10-2res-small --profile smoke
     """
+    from repro.distributed import init_world
     from repro.evaluate import evaluate_run
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
+    torch_device = device_for(device, tf32)
+    world = init_world(torch_device)
     result = evaluate_run(
         experiment,
         run_dir=run_dir(experiment),
-        device=device_for(device, tf32),
+        device=torch_device,
         checkpoint=checkpoint,
         console=console,
+        world=world,
     )
+    if not world.is_main:
+        return
     table = Table(title=f"{experiment.id} ({experiment.profile}), {result['num_images']} images")
     for column in ("bpd", "bpd (bin centres)", "per resolution, finest first", "NFE", "img/s"):
         table.add_column(column)
@@ -111,7 +122,9 @@ def bpd(
 @click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @click.option("--temperature", type=TEMPERATURE, default=1.0, help="Sampling temperature T.")
-@click.option("--num", "num_samples", type=click.IntRange(1), default=64, help="Images to draw.")
+@click.option(
+    "--num", "-n", "num_samples", type=click.IntRange(1), default=64, help="Images to draw."
+)
 @click.option("--seed", type=int, default=0, help="Image i uses seed + i.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, help="Does not change images.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
@@ -139,12 +152,14 @@ def sample(
       repro sample cifar10-3res-small --temperature 0.7 --num 64
     """
     from repro.checkpoint import load_model
+    from repro.distributed import init_world
     from repro.sampling import generate_images, save_samples
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_dir(experiment)
     torch_device = device_for(device, tf32)
+    world = init_world(torch_device)
     model, (_, height, width) = load_model(folder, experiment, device=torch_device)
     seeds = list(range(seed, seed + num_samples))
     images = generate_images(
@@ -156,10 +171,12 @@ def sample(
         batch_size=batch_size,
         device=torch_device,
         console=console,
+        world=world,
     )
-    stem = out or folder / "samples" / f"T{temperature}"
-    save_samples(images, seeds=seeds, stem=stem)
-    console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
+    if world.is_main:
+        stem = out or folder / "samples" / f"T{temperature}"
+        save_samples(images, seeds=seeds, stem=stem)
+        console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
 
 
 @evaluate.command()
@@ -193,11 +210,13 @@ def fid(
       repro eval fid cifar10-3res-small --temperature 0.7
       repro eval fid cifar10-3res-small --profile paper      # all six temperatures, 50k samples
     """
+    from repro.distributed import init_world
     from repro.fid_eval import evaluate_fid
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
     torch_device = device_for(device, tf32)
+    world = init_world(torch_device)
     table = Table(title=f"{experiment.id} ({experiment.profile})")
     for column in ("T", "FID", "KID", "samples"):
         table.add_column(column, justify="right")
@@ -209,11 +228,15 @@ def fid(
             device=torch_device,
             num_samples=num_samples,
             console=console,
+            world=world,
         )
+        if result is None:
+            continue
         table.add_row(
             f"{temperature:.2f}",
             f"{result['fid']:.2f}",
             f"{result['kid_mean']:.4f} ± {result['kid_std']:.4f}",
             str(result["num_samples"]),
         )
-    Console().print(table)
+    if world.is_main:
+        Console().print(table)
