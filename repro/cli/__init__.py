@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
-from repro.cli.run import evaluate, sample, train
+from repro.cli.run import bench_command, evaluate, sample, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -23,6 +23,7 @@ for command in (
     compare,
     plot,
     assets,
+    bench_command,
 ):
     main.add_command(command)
 

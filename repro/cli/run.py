@@ -240,3 +240,117 @@ def fid(
         )
     if world.is_main:
         Console().print(table)
+
+
+@click.command(name="bench")
+@click.argument("experiment_id", metavar="EXPERIMENT", default="cifar10-2res-small")
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    help="A variant of repro.bench.VARIANTS to compare with the authors' formulation "
+    "(repeatable; default: every variant the device runs).",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: pinned.")
+@click.option("--iterations", type=click.IntRange(1), default=3, help="Timed iterations.")
+@click.option(
+    "--project/--no-project",
+    default=False,
+    help="Also time every Table 5 experiment's default path and project its GPU hours.",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON to write.")
+@PARAMS
+@PROFILE
+@DEVICE
+@user_errors
+def bench_command(
+    experiment_id: str,
+    variants: tuple[str, ...],
+    batch_size: int | None,
+    iterations: int,
+    project: bool,
+    out: Path | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+) -> None:
+    """Time training, evaluation and sampling of EXPERIMENT, variant against variant.
+
+    Ratios are to the authors' formulation (adjoint, eager, float32) on the same inputs.
+
+    \b
+    Examples:
+      repro bench cifar10-2res-small --profile paper --device cuda
+      repro bench imagenet64-2res-small --profile paper --device cuda --project
+      repro bench --profile smoke --device cpu --variant direct
+    """
+    from repro.bench import VARIANTS, bench, projected_hours
+    from repro.config import load_params
+    from repro.paths import runs_root
+    from repro.runtime import hardware, write_json
+    from repro.stages import time_budget_hours
+
+    params = load_params(params_path)
+    experiment = params.experiment(experiment_id, profile=profile)
+    torch_device = device_for(device, False)
+    chosen = list(variants) or [
+        name for name, v in VARIANTS.items() if torch_device.type == "cuda" or not v.tf32
+    ]
+    result = bench(
+        experiment,
+        device=torch_device,
+        variants=chosen,
+        batch_size=batch_size,
+        iterations=iterations,
+    )
+    result["hardware"] = hardware(torch_device)
+    table = Table(
+        title=f"{experiment.id}, batch {result['batch_size']}, {result['hardware']['device']}"
+    )
+    columns = {
+        "speedup_vs_authors": ("× authors", "{:.2f}"),
+        "seconds_per_iteration": ("s/iter", "{:.3f}"),
+        "ms_per_evaluation_forward": ("ms/eval fwd", "{:.2f}"),
+        "ms_per_evaluation_backward": ("ms/eval bwd", "{:.2f}"),
+        "nfe_forward": ("NFE fwd", "{:.0f}"),
+        "nfe_backward": ("NFE bwd", "{:.0f}"),
+        "eval_images_per_second": ("eval img/s", "{:.1f}"),
+        "sample_images_per_second": ("sample img/s", "{:.1f}"),
+        "peak_memory_mb": ("peak MiB", "{:.0f}"),
+        "forward_tflops": ("fwd TFLOP/s", "{:.3f}"),
+        "share_of_peak": ("of peak", "{:.1%}"),
+    }
+    # Metrics as rows, variants as columns: narrow enough for any terminal.
+    table.add_column("metric")
+    for name in result["variants"]:
+        table.add_column(name, justify="right")
+    for key, (header, fmt) in columns.items():
+        values = [row[key] for row in result["variants"].values()]
+        table.add_row(header, *(fmt.format(v) if v is not None else "n/a" for v in values))
+    Console().print(table)
+
+    if project:
+        projection = Table(title="Projected GPU hours of the pinned schedules (default path)")
+        for column in ("experiment", "s/iter", "projected h", "published h"):
+            projection.add_column(column, justify="right")
+        result["projection"] = {}
+        for other_id in params.raw["experiments"]:
+            other = params.experiment(other_id, profile=profile)
+            if "table5" not in other.paper:
+                continue
+            timing = bench(other, device=torch_device, variants=["direct"], iterations=1)
+            seconds = timing["variants"]["direct"]["seconds_per_iteration"]
+            hours = projected_hours(other, seconds_per_iteration=seconds)
+            published = time_budget_hours(params.experiment(other_id, profile="paper"))
+            result["projection"][other_id] = {
+                "seconds_per_iteration": seconds,
+                "hours": hours,
+                "published_hours": published,
+            }
+            projection.add_row(
+                other_id, f"{seconds:.3f}", f"{hours:.1f}", f"{published}" if published else "-"
+            )
+        Console().print(projection)
+    path = out or runs_root() / "bench" / f"{experiment.id}.json"
+    write_json(path, result)
+    console.print(f"[green]wrote[/green] {path}")

@@ -8,12 +8,21 @@
 from __future__ import annotations
 
 from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError
-from repro.datasets.registry import DATASETS, DatasetLoader, UnknownDatasetError, load_dataset
+from repro.datasets.registry import (
+    DATASETS,
+    SHAPES,
+    TRAIN_IMAGES,
+    DatasetLoader,
+    UnknownDatasetError,
+    load_dataset,
+)
 from repro.datasets.splits import ImageSplits
 from repro.datasets.transforms import downsample, random_horizontal_flip
 
 __all__ = [
     "DATASETS",
+    "SHAPES",
+    "TRAIN_IMAGES",
     "CorruptDatasetError",
     "DatasetLoader",
     "DatasetNotFoundError",

@@ -37,6 +37,23 @@ DATASETS: dict[str, DatasetLoader] = {
 }
 
 
+# Facts about each dataset's training split: image shape (C, H, W) at native size, image count.
+SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 32, 32),  # 28×28 padded to 32
+    "cifar10": (3, 32, 32),
+    "imagenet32": (3, 32, 32),
+    "imagenet64": (3, 64, 64),
+    "imagenet128": (3, 128, 128),
+}
+TRAIN_IMAGES: dict[str, int] = {
+    "mnist": 50_000,
+    "cifar10": 50_000,
+    "imagenet32": 1_281_167,
+    "imagenet64": 1_281_167,
+    "imagenet128": 1_281_167,
+}
+
+
 class UnknownDatasetError(KeyError):
     """A dataset name that is not in ``DATASETS``."""
 

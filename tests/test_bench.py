@@ -1,0 +1,64 @@
+"""repro bench: FLOP counting and a tiny end-to-end run of the variant comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mrcnf import MRCNF, MRCNFConfig
+from repro.bench import REFERENCE, bench, projected_hours, velocity_flops
+from repro.config import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def test_velocity_flops_match_the_convolutions_actually_run() -> None:
+    model = MRCNF(MRCNFConfig(channels=3, resolutions=3, blocks=1, width=8))
+    counted: list[float] = []
+
+    def count(module: torch.nn.Conv2d, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        counted.append(2 * module.in_channels * 9 * output[0].numel())
+
+    for conv in (m for m in model.modules() if isinstance(m, torch.nn.Conv2d)):
+        conv.register_forward_hook(count)
+    with torch.no_grad():
+        for level, flow in enumerate(model.flows):
+            size = 16 >> min(level + 1, 2)
+            field = flow.blocks[0].field
+            cond = torch.zeros(1, 3, size, size) if field.cond_channels else None
+            field(
+                torch.tensor(0.0),
+                torch.zeros(1, field.layers[-1].conv.out_channels, size, size),
+                cond,
+            )
+    per_block = [sum(counted[i : i + 4]) for i in range(0, len(counted), 4)]
+    assert velocity_flops(model, 16, 16) == pytest.approx(per_block)
+
+
+def test_bench_compares_variants_with_the_authors_formulation() -> None:
+    experiment = PARAMS.experiment("cifar10-2res-small", profile="smoke")
+    result = bench(
+        experiment, device=torch.device("cpu"), variants=["direct"], batch_size=4, iterations=1
+    )
+    rows = result["variants"]
+    assert list(rows) == [REFERENCE, "direct"]
+    assert rows[REFERENCE]["speedup_vs_authors"] == 1.0
+    assert rows[REFERENCE]["nfe_backward"] > 0 and rows["direct"]["nfe_backward"] == 0
+    assert all(row["seconds_per_iteration"] > 0 for row in rows.values())
+
+
+def test_unknown_variant_and_tf32_off_cuda_are_refused() -> None:
+    experiment = PARAMS.experiment("cifar10-2res-small", profile="smoke")
+    with pytest.raises(ValueError, match="unknown variant"):
+        bench(experiment, device=torch.device("cpu"), variants=["fastest"])
+    with pytest.raises(ValueError, match="TF32"):
+        bench(experiment, device=torch.device("cpu"), variants=["direct+tf32"])
+
+
+def test_projected_hours_follow_the_pinned_schedule() -> None:
+    experiment = PARAMS.experiment("cifar10-2res-small", profile="paper")
+    # 200 epochs × 500 iterations of 100 images at 1 s each.
+    assert projected_hours(experiment, seconds_per_iteration=1.0) == pytest.approx(100_000 / 3600)
