@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import torch
 
 from mrcnf import MRCNF, MRCNFConfig, SolverOptions
 from repro.config import Experiment
+from repro.files import atomic_destination
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")
@@ -38,11 +37,19 @@ def model_config(experiment: Experiment, *, channels: int) -> MRCNFConfig:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: a crash leaves the previous file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        torch.save({"format": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp.name, path)
+    """Write a checkpoint atomically: a crash leaves the previous file intact.
+
+    Args:
+        path: The checkpoint file; its folder is created if missing.
+        payload: What to store; the ``format`` key is added.
+
+    Raises:
+        OSError: The file cannot be written (``path`` keeps its previous contents).
+    """
+    # Saved through a stream: given a path, torch.save names the archive after the file, so the
+    # temporary file's random name would make identical checkpoints differ byte for byte.
+    with atomic_destination(path) as temporary, temporary.open("wb") as stream:
+        torch.save({"format": FORMAT_VERSION, **payload}, stream)
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

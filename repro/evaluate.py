@@ -15,7 +15,8 @@ from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.datasets import load_dataset
 from repro.distributed import SINGLE_PROCESS, World
-from repro.runtime import generator, provenance, write_json
+from repro.files import write_json
+from repro.runtime import generator, provenance
 
 NOISE_STREAM, PROBE_STREAM = 0, 1
 

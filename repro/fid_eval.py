@@ -23,7 +23,8 @@ from repro.fid import (
     reference_statistics,
 )
 from repro.fid.weights import EXTRACTOR_NAME
-from repro.runtime import provenance, write_json
+from repro.files import write_json
+from repro.runtime import provenance
 from repro.sampling import check_sampling_request, generate_images, save_samples
 from repro.tables.results import fid_file
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
+
+from repro.files import atomic_destination
 
 
 class MetricsLog:
@@ -40,12 +41,10 @@ class MetricsLog:
         if not kept:
             self.path.unlink(missing_ok=True)
             return
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as file:
+        with atomic_destination(self.path) as temporary, temporary.open("w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=list(kept[0]), delimiter="\t")
             writer.writeheader()
             writer.writerows(kept)
-        os.replace(tmp, self.path)
 
     def append(self, row: dict[str, Any]) -> None:
         """Add one row, writing the header first if the file is new."""

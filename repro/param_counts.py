@@ -8,8 +8,9 @@ import torch
 
 from mrcnf import MRCNF, MRCNFConfig, count_parameters
 from repro.config import ConfigError, Params
+from repro.files import write_json
 from repro.paths import runs_root
-from repro.runtime import provenance, write_json
+from repro.runtime import provenance
 
 
 def param_counts(params: Params) -> list[dict[str, int]]:

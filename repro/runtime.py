@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,12 +79,3 @@ def provenance(*, profile: str, params_hash: str, device: torch.device) -> dict[
         "hardware": hardware(device),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a temporary file renamed over the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(data, tmp, indent=2, sort_keys=True)
-        tmp.write("\n")
-    os.replace(tmp.name, path)

@@ -30,9 +30,10 @@ from repro.checkpoint import (
 from repro.config import Experiment
 from repro.datasets import load_dataset, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
+from repro.files import write_json
 from repro.metrics_log import MetricsLog
 from repro.progress import TrainingProgress
-from repro.runtime import generator, provenance, write_json
+from repro.runtime import generator, provenance
 
 # Independent random streams of one iteration.
 ORDER_STREAM, FLIP_STREAM, NOISE_STREAM, PROBE_STREAM = range(4)

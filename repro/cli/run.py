@@ -286,8 +286,9 @@ def bench_command(
     """
     from repro.bench import VARIANTS, bench, projected_hours
     from repro.config import load_params
+    from repro.files import write_json
     from repro.paths import runs_root
-    from repro.runtime import hardware, write_json
+    from repro.runtime import hardware
     from repro.stages import time_budget_hours
 
     params = load_params(params_path)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError, describe
-from repro.datasets.network import socket_timeout
 from repro.datasets.safe_pickle import unpickle
 from repro.datasets.splits import ImageSplits, concat_first
+from repro.network import socket_timeout
 
 FOLDER = "cifar-10-batches-py"
 _TRAIN_FILES = tuple(f"data_batch_{index}" for index in range(1, 6))

@@ -10,7 +10,6 @@ that file. Delete it to rebuild after changing the images.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from PIL import Image
 
 from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError, describe
 from repro.datasets.splits import ImageSplits
+from repro.files import atomic_destination
 
 SIDE = 128
 _EXTENSIONS = frozenset({".jpeg", ".jpg", ".png"})
@@ -93,15 +93,15 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _write_cache(cache: Path, images: list[Path]) -> None:
-    partial = cache.with_name(cache.stem + ".partial.npy")
-    # Streams into a file-backed array: the full train split (~63 GB) would not fit in memory.
-    out = np.lib.format.open_memmap(
-        partial, mode="w+", dtype=np.uint8, shape=(len(images), 3, SIDE, SIDE)
-    )
-    _resize_into(out, images).flush()
-    del out  # unmap before the rename; Windows refuses to replace a mapped file
-    # Renamed only when complete, so an interrupted pass never leaves a cache that looks valid.
-    os.replace(partial, cache)
+    # Renamed into place only when complete, so an interrupted pass never leaves a cache that
+    # looks valid.
+    with atomic_destination(cache) as temporary:
+        # Streams into a file-backed array: the full train split (~63 GB) would not fit in memory.
+        out = np.lib.format.open_memmap(
+            temporary, mode="w+", dtype=np.uint8, shape=(len(images), 3, SIDE, SIDE)
+        )
+        _resize_into(out, images).flush()
+        del out  # unmap before the rename; Windows refuses to replace a mapped file
 
 
 def _resize_into(out: np.ndarray, images: list[Path]) -> np.ndarray:

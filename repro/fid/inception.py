@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +17,7 @@ from repro.fid.weights import (
     InceptionWeightsError,
     validate_weights_file,
 )
+from repro.network import socket_timeout
 from repro.paths import cache_dir
 
 WEIGHTS_ENV = "MRCNF_INCEPTION_WEIGHTS"
@@ -94,21 +92,9 @@ def ensure_inception_weights(
 def _download_torch_fidelity_weights(target: Path) -> InceptionWeights | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+        with socket_timeout(DOWNLOAD_TIMEOUT_S):
             torch.hub.download_url_to_file(URL_INCEPTION_V3, str(target), progress=False)
     except OSError as error:  # URLError, timeouts and TLS failures are all OSErrors
         log.info("torch-fidelity's weights are not downloadable (%s); converting offline", error)
         return None
     return validate_weights_file(target, origin="torch-fidelity-download")
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    # torch.hub opens the URL without a timeout, so a firewall that drops packets (rather than
-    # refusing them) would hang the download; the process default is the only lever.
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)

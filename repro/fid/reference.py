@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repro.fid._files import atomic_destination
 from repro.fid.features import extract_features
 from repro.fid.metrics import feature_statistics
 from repro.fid.weights import InceptionWeights
+from repro.files import atomic_destination
 from repro.paths import cache_dir
 
 REFERENCE_FOLDER = "fid_reference"

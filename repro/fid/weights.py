@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch_fidelity import FeatureExtractorInceptionV3
 
-from repro.fid._files import sha256_file, sidecar_path
+from repro.files import sha256_file, sidecar_path
 
 Origin = Literal[
     "explicit",

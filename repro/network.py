@@ -11,9 +11,9 @@ from contextlib import contextmanager
 def socket_timeout(seconds: float) -> Iterator[None]:
     """Give sockets opened inside the block a default timeout, then restore the old one.
 
-    torchvision's downloaders call ``urlopen`` without a timeout, so behind a firewall that drops
-    packets they would hang forever. The default is process-wide: do not download from several
-    threads at once.
+    torchvision's downloaders and ``torch.hub`` call ``urlopen`` without a timeout, so behind a
+    firewall that drops packets (rather than refusing them) they would hang forever. The default
+    is process-wide: do not download from several threads at once.
 
     Args:
         seconds: Longest wait for a connection or for each read.
