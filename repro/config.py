@@ -78,6 +78,7 @@ class OptimizerConfig:
 @dataclass(frozen=True)
 class TrainingConfig:
     batch_size: int
+    accumulation_steps: int
     epochs: int
     max_iterations: int | None
     time_budget_hours: float | str | None
@@ -92,8 +93,11 @@ class TrainingConfig:
                 "'training.time_budget_hours' must be a number, null or "
                 f"'{PUBLISHED}', got {budget!r}"
             )
-        if self.batch_size < 1 or self.epochs < 1:
-            raise ConfigError("'training.batch_size' and 'training.epochs' must be positive")
+        if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
+            raise ConfigError(
+                "'training.batch_size', 'training.accumulation_steps' and 'training.epochs' "
+                "must be positive"
+            )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from mrcnf import MRCNF, dequantize
+from mrcnf import MRCNF, Density, dequantize
 from repro.checkpoint import (
     check_compatible,
     checkpoint_path,
@@ -27,7 +28,7 @@ from repro.checkpoint import (
     model_config,
     save_checkpoint,
 )
-from repro.config import Experiment
+from repro.config import Experiment, LossConfig
 from repro.datasets import load_dataset, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
 from repro.files import write_json
@@ -60,6 +61,15 @@ class TrainState:
 def learning_rate(iteration: int, *, base: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` iterations, then constant."""
     return base * min(1.0, (iteration + 1) / max(warmup, 1))
+
+
+def loss_terms(density: Density, weights: LossConfig) -> torch.Tensor:
+    """Batch means of (loss, bpd, kinetic energy, Jacobian-Frobenius), in the order of LOGGED."""
+    bpd = density.bits_per_dim().mean()
+    kinetic = density.kinetic_energy.mean()
+    jacobian = density.jacobian_frobenius.mean()
+    loss = bpd + weights.kinetic_energy * kinetic + weights.jacobian_frobenius * jacobian
+    return torch.stack([loss, bpd, kinetic, jacobian])
 
 
 def epoch_order(num_images: int, *, seed: int, epoch: int) -> torch.Tensor:
@@ -99,8 +109,13 @@ def train(
     """
     cfg, opt = experiment.training, experiment.optimizer
     console = console if console and world.is_main else Console(quiet=True)
-    if cfg.batch_size % world.size:
-        raise ValueError(f"batch size {cfg.batch_size} does not split over {world.size} processes")
+    shares = world.size * cfg.accumulation_steps
+    if cfg.batch_size % shares:
+        raise ValueError(
+            f"batch size {cfg.batch_size} does not split into {world.size} processes × "
+            f"{cfg.accumulation_steps} accumulation steps: change training.batch_size or "
+            "training.accumulation_steps"
+        )
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", experiment.to_dict())
@@ -178,27 +193,29 @@ def train(
                 pixels = random_horizontal_flip(pixels, generator=flips)
             x = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, step))
             x = x[world.rank :: world.size].to(device)  # this process's share of the batch
-            probes = generator(device, seed, PROBE_STREAM, step, world.rank)
             lr = learning_rate(state.iteration, base=opt.lr, warmup=opt.warmup_iterations)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-            # One step: loss = mean bpd + λ_KE·KE + λ_JF·JF.
+            # One step, accumulated over micro-batches: loss = mean bpd + λ_KE·KE + λ_JF·JF.
             _synchronize(device)
             started = time.perf_counter()
             model.reset_function_evaluations()
-            density = network(x, generator=probes)
-            bpd = density.bits_per_dim().mean()
-            kinetic = density.kinetic_energy.mean()
-            jacobian = density.jacobian_frobenius.mean()
-            loss = (
-                bpd
-                + experiment.loss.kinetic_energy * kinetic
-                + experiment.loss.jacobian_frobenius * jacobian
-            )
-            nfe_forward = model.function_evaluations
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            micro_batches = x.chunk(cfg.accumulation_steps)
+            terms = torch.zeros(len(LOGGED), device=device)
+            nfe_forward = 0
+            for micro, part in enumerate(micro_batches):
+                # DDP averages gradients over processes once, after the last micro-batch.
+                last_micro = micro == len(micro_batches) - 1
+                sync = network.no_sync() if world.distributed and not last_micro else nullcontext()
+                with sync:
+                    before = model.function_evaluations
+                    probes = generator(device, seed, PROBE_STREAM, step, world.rank, micro)
+                    part_terms = loss_terms(network(part, generator=probes), experiment.loss)
+                    nfe_forward += model.function_evaluations - before
+                    (part_terms[0] / len(micro_batches)).backward()
+                terms += part_terms.detach() / len(micro_batches)
             nfe_backward = model.function_evaluations - nfe_forward
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip).item()
             skipped = not math.isfinite(grad_norm) or grad_norm >= opt.skip_grad_norm
@@ -209,7 +226,7 @@ def train(
                 state.consecutive_skips = 0
             _synchronize(device)
             seconds = world.maximum(time.perf_counter() - started)
-            logged = world.sum(torch.stack([loss, bpd, kinetic, jacobian]).detach()) / world.size
+            logged = world.sum(terms) / world.size
 
             state.train_seconds += seconds
             state.iteration += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import torch
 import yaml
 
 from repro.checkpoint import checkpoint_path
+from repro.config import load_params
 from repro.distributed import World
+from repro.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "cifar10-2res-small"
@@ -117,3 +120,33 @@ def test_shards_interleave_and_gather_back_in_order() -> None:
     shards = [World(rank=r, size=3).shard(items) for r in range(3)]
     assert shards == [[0, 3, 6], [1, 4], [2, 5]]
     assert World().shard(items) == items
+
+
+def test_gradient_accumulation_gives_the_parameters_of_one_whole_batch(
+    params: Path, tmp_path: Path
+) -> None:
+    experiment = load_params(params).experiment(EXPERIMENT, profile="exact")
+    for steps in (1, 4):
+        accumulated = replace(
+            experiment, training=replace(experiment.training, accumulation_steps=steps)
+        )
+        train(
+            accumulated,
+            run_dir=tmp_path / f"a{steps}",
+            device=torch.device("cpu"),
+            time_budget_hours=None,
+        )
+    whole, accumulated = (
+        torch.load(checkpoint_path(tmp_path / f"a{n}"), weights_only=True)["model"] for n in (1, 4)
+    )
+    for name, value in whole.items():
+        torch.testing.assert_close(accumulated[name], value, atol=1e-5, rtol=1e-5)
+
+
+def test_batch_that_does_not_split_into_micro_batches_is_refused(
+    params: Path, tmp_path: Path
+) -> None:
+    experiment = load_params(params).experiment(EXPERIMENT, profile="exact")
+    uneven = replace(experiment, training=replace(experiment.training, accumulation_steps=3))
+    with pytest.raises(ValueError, match="accumulation"):
+        train(uneven, run_dir=tmp_path, device=torch.device("cpu"), time_budget_hours=None)
