@@ -96,3 +96,11 @@ def device_for(name: str, tf32: bool) -> Any:
 
     configure_numerics(tf32=tf32)
     return local_device(resolve_device(name))
+
+
+def device_and_world(name: str, tf32: bool) -> tuple[Any, Any]:
+    """The device, and this process's place among the processes torchrun started (if any)."""
+    from repro.distributed import init_world
+
+    device = device_for(name, tf32)
+    return device, init_world(device)

@@ -15,6 +15,7 @@ from repro.cli.common import (
     TEMPERATURE,
     TF32,
     console,
+    device_and_world,
     device_for,
     experiment_for,
     user_errors,
@@ -43,14 +44,12 @@ def train(
       repro train cifar10-2res-small --profile smoke
       repro train cifar10-2res-small --profile paper --device cuda
     """
-    from repro.distributed import init_world
     from repro.stages import run_dir, time_budget_hours
     from repro.train import train as run_training
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_dir(experiment)
-    torch_device = device_for(device, tf32)
-    world = init_world(torch_device)
+    torch_device, world = device_and_world(device, tf32)
     summary = run_training(
         experiment,
         run_dir=folder,
@@ -89,13 +88,11 @@ def bpd(
     Example:
       repro eval bpd cifar10-2res-small --profile smoke
     """
-    from repro.distributed import init_world
     from repro.evaluate import evaluate_run
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    torch_device = device_for(device, tf32)
-    world = init_world(torch_device)
+    torch_device, world = device_and_world(device, tf32)
     result = evaluate_run(
         experiment,
         run_dir=run_dir(experiment),
@@ -152,14 +149,12 @@ def sample(
       repro sample cifar10-3res-small --temperature 0.7 --num 64
     """
     from repro.checkpoint import load_model
-    from repro.distributed import init_world
     from repro.sampling import generate_images, save_samples
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_dir(experiment)
-    torch_device = device_for(device, tf32)
-    world = init_world(torch_device)
+    torch_device, world = device_and_world(device, tf32)
     model, (_, height, width) = load_model(folder, experiment, device=torch_device)
     seeds = list(range(seed, seed + num_samples))
     images = generate_images(
@@ -210,13 +205,11 @@ def fid(
       repro eval fid cifar10-3res-small --temperature 0.7
       repro eval fid cifar10-3res-small --profile paper      # all six temperatures, 50k samples
     """
-    from repro.distributed import init_world
     from repro.fid_eval import evaluate_fid
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    torch_device = device_for(device, tf32)
-    world = init_world(torch_device)
+    torch_device, world = device_and_world(device, tf32)
     table = Table(title=f"{experiment.id} ({experiment.profile})")
     for column in ("T", "FID", "KID", "samples"):
         table.add_column(column, justify="right")
