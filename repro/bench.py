@@ -23,6 +23,7 @@ from repro.config import Experiment
 from repro.datasets import SHAPES, TRAIN_IMAGES
 from repro.runtime import configure_numerics
 from repro.sampling import generate_images
+from repro.train import loss_terms
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,7 @@ def bench_variant(
         model.reset_function_evaluations()
         _sync(device)
         began = time.perf_counter()
-        density = model.density(x)
-        loss = density.bits_per_dim().mean() + 0.01 * (
-            density.kinetic_energy.mean() + density.jacobian_frobenius.mean()
-        )
+        loss = loss_terms(model.density(x), experiment.loss)[0]
         _sync(device)
         middle = time.perf_counter()
         counts = [block.nfe for block in _blocks(model)]

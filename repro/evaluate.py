@@ -13,7 +13,7 @@ from rich.progress import Progress
 from mrcnf import MRCNF, dequantize
 from repro.checkpoint import load_model
 from repro.config import Experiment
-from repro.datasets import load_dataset
+from repro.datasets import load_experiment_data
 from repro.distributed import SINGLE_PROCESS, World
 from repro.files import write_json
 from repro.runtime import generator, provenance
@@ -102,13 +102,7 @@ def evaluate_run(
         CheckpointError: If the run has no usable checkpoint.
     """
     model, _ = load_model(run_dir, experiment, which=checkpoint, device=device)
-    data = experiment.data
-    test = load_dataset(
-        data.dataset,
-        image_size=data.image_size,
-        limit_train=data.limit_train,
-        limit_test=data.limit_test,
-    ).test
+    test = load_experiment_data(experiment.data).test
     result = evaluate_bits_per_dim(
         model,
         test,

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from repro.checkpoint import load_model
 from repro.config import Experiment
-from repro.datasets import load_dataset
+from repro.datasets import load_experiment_data
 from repro.distributed import SINGLE_PROCESS, World
 from repro.fid import (
     InceptionWeights,
@@ -118,13 +118,7 @@ def _reference(
     weights = ensure_inception_weights()
     data = experiment.data
     # The training split, capped where the profile asks for fewer reference images.
-    limits = [n for n in (experiment.fid.reference_images, data.limit_train) if n is not None]
-    train = load_dataset(
-        data.dataset,
-        image_size=data.image_size,
-        limit_train=min(limits, default=None),
-        limit_test=data.limit_test,
-    ).train
+    train = load_experiment_data(data, max_train=experiment.fid.reference_images).train
     reference = reference_statistics(
         train, dataset=data.dataset, split="train", weights=weights, device=device
     )

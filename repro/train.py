@@ -29,7 +29,7 @@ from repro.checkpoint import (
     save_checkpoint,
 )
 from repro.config import Experiment, LossConfig
-from repro.datasets import load_dataset, random_horizontal_flip
+from repro.datasets import load_experiment_data, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
 from repro.files import write_json
 from repro.metrics_log import MetricsLog
@@ -120,12 +120,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", experiment.to_dict())
 
-    data = load_dataset(
-        experiment.data.dataset,
-        image_size=experiment.data.image_size,
-        limit_train=experiment.data.limit_train,
-        limit_test=experiment.data.limit_test,
-    ).train
+    data = load_experiment_data(experiment.data).train
     if len(data) < cfg.batch_size:
         raise ValueError(f"{len(data)} training images cannot fill a batch of {cfg.batch_size}")
     batches_per_epoch = len(data) // cfg.batch_size

@@ -15,6 +15,7 @@ from repro.datasets.registry import (
     DatasetLoader,
     UnknownDatasetError,
     load_dataset,
+    load_experiment_data,
 )
 from repro.datasets.splits import ImageSplits
 from repro.datasets.transforms import downsample, random_horizontal_flip
@@ -30,5 +31,6 @@ __all__ = [
     "UnknownDatasetError",
     "downsample",
     "load_dataset",
+    "load_experiment_data",
     "random_horizontal_flip",
 ]

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from repro.config import DataConfig
 from repro.datasets.cifar10 import load_cifar10
 from repro.datasets.imagenet128 import load_imagenet128
 from repro.datasets.imagenet_npz import load_downsampled_imagenet
@@ -60,6 +61,22 @@ class UnknownDatasetError(KeyError):
     def __str__(self) -> str:
         # KeyError would print the repr of its argument, quotes included.
         return str(self.args[0])
+
+
+def load_experiment_data(data: DataConfig, *, max_train: int | None = None) -> ImageSplits:
+    """The splits an experiment's ``data`` section names (size and limits applied).
+
+    Args:
+        data: The experiment's data settings.
+        max_train: A further cap on the training images (e.g. FID reference images).
+    """
+    limits = [n for n in (data.limit_train, max_train) if n is not None]
+    return load_dataset(
+        data.dataset,
+        image_size=data.image_size,
+        limit_train=min(limits, default=None),
+        limit_test=data.limit_test,
+    )
 
 
 def load_dataset(
