@@ -21,6 +21,11 @@ Origin = Literal[
 ]
 
 FIX_HINT = "run 'repro assets inception'"
+# A file the user named is theirs to fix; provisioning cannot replace it.
+EXPLICIT_FIX_HINT = (
+    "point --path or $MRCNF_INCEPTION_WEIGHTS at a valid file, or unset the variable and run "
+    "'repro assets inception'"
+)
 EXTRACTOR_NAME = "inception-v3-compat"
 _CLASSIFIER_KEY = "fc.weight"
 
@@ -88,14 +93,15 @@ def validate_weights_file(path: Path, *, origin: Origin) -> InceptionWeights:
             keys or shapes do not fit torch-fidelity's InceptionV3. The message is one line and
             names the fix.
     """
+    fix = EXPLICIT_FIX_HINT if origin == "explicit" else FIX_HINT
     if not path.is_file():
-        raise InceptionWeightsError(f"Inception weights file {path} does not exist; {FIX_HINT}")
+        raise InceptionWeightsError(f"Inception weights file {path} does not exist; {fix}")
     digest = sha256_file(path)
     recorded = _recorded_sha256(path)
     if recorded is not None and recorded != digest:
         raise InceptionWeightsError(
             f"Inception weights file {path} has sha256 {digest[:12]}…, but its sidecar records "
-            f"{recorded[:12]}…; {FIX_HINT}"
+            f"{recorded[:12]}…; {fix}"
         )
     try:
         # weights_only first: torch-fidelity unpickles with weights_only=False, which would run
@@ -107,7 +113,7 @@ def validate_weights_file(path: Path, *, origin: Origin) -> InceptionWeights:
     except Exception as error:  # torch raises many types for foreign or truncated files
         raise InceptionWeightsError(
             f"Inception weights file {path} is not a torch-fidelity InceptionV3 state dict "
-            f"({_one_line(error)}); {FIX_HINT}"
+            f"({_one_line(error)}); {fix}"
         ) from error
     classifier = state[_CLASSIFIER_KEY]
     has_classifier = bool(torch.isfinite(classifier).all()) and bool(classifier.any())
