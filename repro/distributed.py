@@ -39,6 +39,12 @@ class World:
         """This process's share of ``items``: every ``size``-th item from ``rank``."""
         return items[self.rank :: self.size]
 
+    def close(self) -> None:
+        """Leave the process group together; a rank exiting alone can abort inside gloo."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def barrier(self) -> None:
         """Wait for every process (no-op alone)."""
         if self.distributed:

@@ -103,4 +103,6 @@ def device_and_world(name: str, tf32: bool) -> tuple[Any, Any]:
     from repro.distributed import init_world
 
     device = device_for(name, tf32)
-    return device, init_world(device)
+    world = init_world(device)
+    click.get_current_context().call_on_close(world.close)
+    return device, world
