@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from repro.cli.bench import bench_command
 from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
-from repro.cli.run import bench_command, evaluate, sample, train
+from repro.cli.run import evaluate, sample, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

@@ -1,0 +1,177 @@
+"""``repro bench``: variant against variant on one experiment, and projected GPU hours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from repro.cli.common import DEVICE, PARAMS, PROFILE, console, device_for, user_errors
+
+# Metrics as rows, variants as columns: narrow enough for any terminal.
+COLUMNS = {
+    "speedup_vs_authors": ("× authors", "{:.2f}"),
+    "seconds_per_iteration": ("s/iter", "{:.3f}"),
+    "ms_per_evaluation_forward": ("ms/eval fwd", "{:.2f}"),
+    "ms_per_evaluation_backward": ("ms/eval bwd", "{:.2f}"),
+    "nfe_forward": ("NFE fwd", "{:.0f}"),
+    "nfe_backward": ("NFE bwd", "{:.0f}"),
+    "bits_per_dim": ("bits/dim", "{:.5f}"),
+    "bits_per_dim_difference": ("Δ bits/dim", "{:+.1e}"),
+    "eval_images_per_second": ("eval img/s", "{:.1f}"),
+    "sample_images_per_second": ("sample img/s", "{:.1f}"),
+    "peak_memory_mb": ("peak MiB", "{:.0f}"),
+    "forward_tflops": ("fwd TFLOP/s", "{:.3f}"),
+    "share_of_peak": ("of peak", "{:.1%}"),
+}
+
+
+def report_row(name: str, row: dict[str, Any]) -> None:
+    """One line as each variant or experiment finishes, so a long run shows its progress."""
+    summary = row.get("error") or f"{row['seconds_per_iteration']:.3f} s/iter"
+    console.log(f"{name}: {summary}")
+
+
+def variants_table(result: dict[str, Any]) -> Table:
+    """The comparison as a rich table, one column per variant."""
+    table = Table(
+        title=f"{result['experiment']}, batch {result['batch_size']}, "
+        f"{result['hardware']['device']}"
+    )
+    table.add_column("metric")
+    for name in result["variants"]:
+        table.add_column(name, justify="right")
+    rows = result["variants"].values()
+    for key, (header, fmt) in COLUMNS.items():
+        cells = [
+            row.get("error", "n/a") if row.get(key) is None else fmt.format(row[key])
+            for row in rows
+        ]
+        table.add_row(header, *cells)
+    return table
+
+
+def profile_table(profile: dict[str, Any]) -> Table:
+    """The default path's kernel profile."""
+    table = Table(title="Default path, one training iteration")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("s/iter (unprofiled)", f"{profile['seconds_per_iteration']:.3f}")
+    table.add_row("operators", str(profile["operators_per_iteration"]))
+    if "kernels_per_iteration" in profile:
+        table.add_row("kernels", str(profile["kernels_per_iteration"]))
+        table.add_row("device busy", f"{profile['device_busy_share']:.1%}")
+        for kernel in profile["top_kernels"]:
+            table.add_row(kernel["name"][:60], f"{kernel['seconds']:.3f} s in {kernel['launches']}")
+    return table
+
+
+def projection_table(projection: dict[str, dict[str, Any]]) -> Table:
+    """Projected against published GPU hours."""
+    table = Table(title="Projected GPU hours of the pinned schedules (fresh models' NFE)")
+    table.add_column("experiment", no_wrap=True)
+    for column in ("path", "s/iter", "NFE fwd", "projected h", "published h"):
+        table.add_column(column, justify="right")
+    for experiment_id, row in projection.items():
+        published = row["published_hours"]
+        published_text = f"{published}" if published is not None else "-"
+        if "error" in row:
+            table.add_row(experiment_id, row["path"], row["error"], "", "", published_text)
+            continue
+        table.add_row(
+            experiment_id,
+            row["path"],
+            f"{row['seconds_per_iteration']:.3f}",
+            f"{row['nfe_forward']:.0f}",
+            f"{row['hours']:.1f}",
+            published_text,
+        )
+    return table
+
+
+@click.command(name="bench")
+@click.argument("experiment_id", metavar="EXPERIMENT", default="cifar10-2res-small")
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    help="A variant of repro.bench.VARIANTS to compare with the authors' formulation "
+    "(repeatable; default: every variant the device runs).",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: pinned.")
+@click.option("--iterations", type=click.IntRange(1), default=3, help="Timed iterations.")
+@click.option(
+    "--project/--no-project",
+    default=False,
+    help="Also time every Table 5 experiment's default path and project its GPU hours.",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON to write.")
+@PARAMS
+@PROFILE
+@DEVICE
+@user_errors
+def bench_command(
+    experiment_id: str,
+    variants: tuple[str, ...],
+    batch_size: int | None,
+    iterations: int,
+    project: bool,
+    out: Path | None,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+) -> None:
+    """Time training, evaluation and sampling of EXPERIMENT, variant against variant.
+
+    Ratios are to the authors' formulation (adjoint, eager, float32) on the same inputs and
+    weights; "Δ bits/dim" is each variant's log-likelihood difference to it.
+
+    \b
+    Examples:
+      repro bench cifar10-2res-small --profile paper --device cuda
+      repro bench imagenet64-2res-small --profile paper --device cuda --project
+      repro bench --profile smoke --device cpu --variant direct
+    """
+    from repro.bench import VARIANTS, bench
+    from repro.bench import project as project_hours
+    from repro.config import load_params
+    from repro.files import write_json
+    from repro.paths import runs_root
+    from repro.runtime import hardware
+    from repro.stages import PAPER_PROFILE, time_budget_hours
+
+    params = load_params(params_path)
+    experiment = params.experiment(experiment_id, profile=profile)
+    torch_device = device_for(device, False)
+    chosen = list(variants) or [
+        name for name, v in VARIANTS.items() if torch_device.type == "cuda" or not v.tf32
+    ]
+    result = bench(
+        experiment,
+        device=torch_device,
+        variants=chosen,
+        batch_size=batch_size,
+        iterations=iterations,
+        on_row=report_row,
+    )
+    result["hardware"] = hardware(torch_device)
+    Console().print(variants_table(result))
+    Console().print(profile_table(result["kernel_profile"]))
+    if project:
+        timed = [
+            params.experiment(other_id, profile=profile)
+            for other_id in params.experiment_ids
+            if "table5" in params.experiment(other_id, profile=profile).paper
+        ]
+        published = {
+            other.id: time_budget_hours(params.experiment(other.id, profile=PAPER_PROFILE))
+            for other in timed
+        }
+        result["projection"] = project_hours(timed, published_hours=published, device=torch_device)
+        Console().print(projection_table(result["projection"]))
+    path = out or runs_root() / "bench" / f"{experiment.id}.json"
+    write_json(path, result)
+    console.print(f"[green]wrote[/green] {path}")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 6, as one script for a lent machine (about 8 minutes on an H200):
+# `repro bench` on cifar10-2res-small and imagenet64-2res-small (with projected hours), and a CUDA
+# smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on the same model.
+#
+# Usage: OUT=<folder for results> scripts/gpu_check.sh
+# Needs: the repository's Python dependencies (torch with CUDA, torchdiffeq, click, rich, pyyaml,
+# …) and data/mnist (the offline MNIST copy that `dvc repro` fetches) for the smoke run.
+set -uo pipefail
+OUT=${OUT:?set OUT to a folder for the results}
+export PYTHONUNBUFFERED=1 MRCNF_RUNS=${MRCNF_RUNS:-/tmp/mrcnf-runs}
+repro() { python3 -m repro "$@"; }
+step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit and log
+  local name=$1 limit=$2
+  shift 2
+  echo "=== $name ($(date +%T))"
+  timeout "$limit" "$@" 2>&1 | grep -v -E '^(USDT|ERROR:.*DeviceProperties|STAGE:)' | tee -a "$OUT/log.txt"
+  echo "=== $name exit ${PIPESTATUS[0]}"
+}
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
+python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchdiffeq", torchdiffeq.__version__)'
+
+step cifar10 150 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct --variant direct+tf32 --out "$OUT/cifar10-2res-small.json"
+step imagenet64 200 repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct --variant direct+tf32 --project --out "$OUT/imagenet64-2res-small.json"
+step compile 120 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct+compile --variant direct+compile+tf32 --out "$OUT/cifar10-compile.json"
+
+run=$MRCNF_RUNS/smoke/cifar10-2res-small
+step smoke_train 60 repro train cifar10-2res-small --profile smoke --device cuda
+step smoke_bpd_cuda 30 repro eval bpd cifar10-2res-small --profile smoke --device cuda
+cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cuda.json"
+step smoke_bpd_cpu 60 repro eval bpd cifar10-2res-small --profile smoke --device cpu
+cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cpu.json"
+step smoke_sample 30 repro sample cifar10-2res-small --profile smoke --device cuda -n 16
+python3 -c 'import json, sys
+cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
+print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
+' "$OUT"
