@@ -23,19 +23,19 @@ python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchd
 
 step cifar10 150 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
   --variant direct --variant direct+tf32 --out "$OUT/cifar10-2res-small.json"
-step imagenet64 200 repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
+step imagenet64 190 repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
   --variant direct --variant direct+tf32 --project --out "$OUT/imagenet64-2res-small.json"
-step compile 120 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct+compile --variant direct+compile+tf32 --out "$OUT/cifar10-compile.json"
 
 run=$MRCNF_RUNS/smoke/cifar10-2res-small
-step smoke_train 60 repro train cifar10-2res-small --profile smoke --device cuda
+step smoke_train 45 repro train cifar10-2res-small --profile smoke --device cuda
 step smoke_bpd_cuda 30 repro eval bpd cifar10-2res-small --profile smoke --device cuda
 cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cuda.json"
-step smoke_bpd_cpu 60 repro eval bpd cifar10-2res-small --profile smoke --device cpu
+step smoke_bpd_cpu 45 repro eval bpd cifar10-2res-small --profile smoke --device cpu
 cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cpu.json"
 step smoke_sample 30 repro sample cifar10-2res-small --profile smoke --device cuda -n 16
 python3 -c 'import json, sys
 cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
 print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
 ' "$OUT"
+step compile 90 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct+compile --variant direct+compile+tf32 --out "$OUT/cifar10-compile.json"
