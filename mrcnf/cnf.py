@@ -20,50 +20,97 @@ from mrcnf.velocity import VelocityField
 
 PER_SAMPLE = "bosh3_per_sample"
 
-Divergence = Callable[[Tensor, Tensor, Tensor | None, bool], tuple[Tensor, Tensor]]
+Divergence = Callable[
+    [VelocityField, Tensor, Tensor, Tensor | None, Tensor | None], tuple[Tensor, Tensor, Tensor]
+]
 
 
-def hutchinson_divergence(
-    f: Tensor, z: Tensor, probe: Tensor | None, create_graph: bool
-) -> tuple[Tensor, Tensor]:
-    """Hutchinson's estimate εᵀ(∂f/∂z)ε of the divergence, with one vector-Jacobian product.
+def _autograd_leaf(z: Tensor, *, create_graph: bool) -> Tensor:
+    """``z`` ready for ``torch.autograd.grad``, extending its graph when training."""
+    if create_graph and z.requires_grad:
+        return z
+    # A fresh leaf: no graph to extend, or one torchdiffeq built outside grad mode.
+    return z.detach().requires_grad_()
 
-    Args:
-        f: B×… velocity, computed from ``z`` with autograd enabled.
-        z: B×… state that ``f`` depends on.
-        probe: Gaussian probe ε shaped like ``z``, held fixed for a whole solve.
-        create_graph: Keep the graph so the result can be differentiated again (training).
 
-    Returns:
-        ``(divergence, jacobian_frobenius)``, both of shape (B,); the second is
-        mean((εᵀ∂f/∂z)²), an unbiased estimate of ‖∂f/∂z‖²_F / D.
-    """
-    (probe_jacobian,) = torch.autograd.grad(f, z, probe, create_graph=create_graph)
+def _probe_terms(probe: Tensor, probe_jacobian: Tensor) -> tuple[Tensor, Tensor]:
+    # εᵀ(∂f/∂z)ε, and mean((εᵀ∂f/∂z)²), an unbiased estimate of ‖∂f/∂z‖²_F / D.
     divergence = (probe_jacobian * probe).flatten(1).sum(1)
     return divergence, probe_jacobian.pow(2).flatten(1).mean(1)
 
 
+def hutchinson_divergence(
+    field: VelocityField, t: Tensor, z: Tensor, cond: Tensor | None, probe: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The velocity and Hutchinson's estimate εᵀ(∂f/∂z)ε of its divergence.
+
+    The vector-Jacobian product is the network's explicit backward pass
+    (:meth:`VelocityField.forward_with_vjp`), differentiable when grad mode is on.
+
+    Args:
+        field: The velocity network.
+        t: Time.
+        z: B×… state.
+        cond: Conditioning image, or ``None``.
+        probe: Gaussian probe ε shaped like ``z``, held fixed for a whole solve.
+
+    Returns:
+        ``(f, divergence, jacobian_frobenius)``; the last two of shape (B,), the third being
+        mean((εᵀ∂f/∂z)²), an unbiased estimate of ‖∂f/∂z‖²_F / D.
+    """
+    assert probe is not None, "Hutchinson's estimator needs a probe"
+    f, probe_jacobian = field.forward_with_vjp(t, z, cond, probe)
+    return f, *_probe_terms(probe, probe_jacobian)
+
+
+def hutchinson_autograd_divergence(
+    field: VelocityField, t: Tensor, z: Tensor, cond: Tensor | None, probe: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`hutchinson_divergence` with the product from ``torch.autograd.grad``.
+
+    The formulation of FFJORD, RNODE and the authors' code: same values, slower to train (see
+    :meth:`VelocityField.forward_with_vjp`). Kept as the reference that benchmarks compare with.
+    """
+    assert probe is not None, "Hutchinson's estimator needs a probe"
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        z = _autograd_leaf(z, create_graph=create_graph)
+        f = field(t, z, cond)
+        (probe_jacobian,) = torch.autograd.grad(f, z, probe, create_graph=create_graph)
+    if not create_graph:
+        f, probe_jacobian = f.detach(), probe_jacobian.detach()
+    return f, *_probe_terms(probe, probe_jacobian)
+
+
 def exact_divergence(
-    f: Tensor, z: Tensor, probe: Tensor | None, create_graph: bool
-) -> tuple[Tensor, Tensor]:
+    field: VelocityField, t: Tensor, z: Tensor, cond: Tensor | None, probe: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The exact trace of ∂f/∂z, one backward pass per dimension (tests and tiny inputs only).
 
-    Args and Returns as :func:`hutchinson_divergence`; ``probe`` is ignored, and the second output
-    is the exact ‖∂f/∂z‖²_F / D.
+    Args and Returns as :func:`hutchinson_divergence`; ``probe`` is ignored, and the third
+    output is the exact ‖∂f/∂z‖²_F / D.
     """
-    flat = f.flatten(1)
-    dims = flat.shape[1]
-    rows = [
-        torch.autograd.grad(flat[:, i].sum(), z, retain_graph=True, create_graph=create_graph)[0]
-        for i in range(dims)
-    ]
-    jacobian = torch.stack([row.flatten(1) for row in rows], dim=1)
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        z = _autograd_leaf(z, create_graph=create_graph)
+        f = field(t, z, cond)
+        flat = f.flatten(1)
+        dims = flat.shape[1]
+        rows = [
+            torch.autograd.grad(flat[:, i].sum(), z, retain_graph=True, create_graph=create_graph)
+            for i in range(dims)
+        ]
+    jacobian = torch.stack([row.flatten(1) for (row,) in rows], dim=1)
     divergence = jacobian.diagonal(dim1=1, dim2=2).sum(1)
-    return divergence, jacobian.pow(2).sum((1, 2)) / dims
+    frobenius = jacobian.pow(2).sum((1, 2)) / dims
+    if not create_graph:
+        f, divergence, frobenius = f.detach(), divergence.detach(), frobenius.detach()
+    return f, divergence, frobenius
 
 
 DIVERGENCES: dict[str, Divergence] = {
     "hutchinson": hutchinson_divergence,
+    "hutchinson_autograd": hutchinson_autograd_divergence,
     "exact": exact_divergence,
 }
 
@@ -141,17 +188,7 @@ class BlockDynamics(nn.Module):
         z = state[0]
         if len(state) == 1:
             return (self.field(t, z, self.cond),)
-        create_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            if not (create_graph and z.requires_grad):
-                # A fresh leaf: no graph to extend, or one torchdiffeq built outside grad mode.
-                z = z.detach().requires_grad_()
-            f = self.field(t, z, self.cond)
-            divergence, jacobian_frobenius = self.divergence(f, z, self.probe, create_graph)
-        if not create_graph:
-            f, divergence, jacobian_frobenius = (
-                v.detach() for v in (f, divergence, jacobian_frobenius)
-            )
+        f, divergence, jacobian_frobenius = self.divergence(self.field, t, z, self.cond, self.probe)
         if len(state) == 2:
             return f, -divergence
         return f, -divergence, 0.5 * f.pow(2).flatten(1).mean(1), jacobian_frobenius
@@ -248,11 +285,8 @@ class CNF(nn.Module):
         state: tuple[Tensor, ...] = (x, zeros, zeros, zeros) if regularize else (x, zeros)
         for block in self.blocks:
             block.cond, block.divergence = cond, estimator
-            block.probe = (
-                torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-                if divergence == "hutchinson"
-                else None
-            )
+            # Drawn for every estimator, so the random stream does not depend on the choice.
+            block.probe = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             state = integrate(block, state, solver=solver)
         return FlowOutput(
             z=state[0],

@@ -24,6 +24,19 @@ class ConcatTimeConv2d(nn.Module):
         time_channel = t.to(h).reshape(-1, 1, 1, 1).expand(h.shape[0], 1, *h.shape[2:])
         return self.conv(torch.cat([time_channel, h], dim=1))
 
+    def transpose(self, grad_output: Tensor, *, channels: int) -> Tensor:
+        """The vector-Jacobian product with the first ``channels`` input channels (not time).
+
+        Args:
+            grad_output: B×out_channels×H×W vector.
+            channels: How many leading input channels to return the product for.
+
+        Returns:
+            B×channels×H×W: ``grad_output`` pulled back through the convolution.
+        """
+        weight = self.conv.weight[:, 1 : 1 + channels]
+        return F.conv_transpose2d(grad_output, weight, padding=self.conv.padding)
+
 
 class VelocityField(nn.Module):
     """Four concat-time 3×3 convolutions with softplus between them.
@@ -66,3 +79,38 @@ class VelocityField(nn.Module):
         for layer in self.layers[:-1]:
             h = F.softplus(layer(t, h))
         return self.layers[-1](t, h)
+
+    def forward_with_vjp(
+        self, t: Tensor, z: Tensor, cond: Tensor | None, vector: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Evaluate dz/dt and vectorᵀ·∂f/∂z, the latter by an explicit backward pass.
+
+        The pull-back is written with ordinary differentiable operations (transposed
+        convolutions, sigmoids) instead of ``torch.autograd.grad(..., create_graph=True)``. The
+        value is the same; but training differentiates it again, and autograd's double backward
+        of a convolution computes its weight term as a convolution with the batch as channels and
+        the whole image as the kernel, which cuDNN runs with a slow kernel (40% of a training
+        iteration on CIFAR10, 74% on ImageNet64, measured on an H200). Differentiating the
+        transposed convolutions uses cuDNN's ordinary backward kernels instead, and evaluation
+        builds no graph at all.
+
+        Args:
+            t: Scalar time, or (B,) times.
+            z: B×C×H×W state.
+            cond: Conditioning image, as in :meth:`forward`.
+            vector: B×C×H×W vector ε.
+
+        Returns:
+            ``(f, εᵀ∂f/∂z)``, both shaped like ``z``.
+        """
+        h = z if cond is None else torch.cat([z, cond], dim=1)
+        pre_activations = []
+        for layer in self.layers[:-1]:
+            pre_activations.append(layer(t, h))
+            h = F.softplus(pre_activations[-1])
+        f = self.layers[-1](t, h)
+        grad = vector
+        for layer, pre in zip(self.layers[:0:-1], reversed(pre_activations), strict=True):
+            # softplus' = sigmoid
+            grad = layer.transpose(grad, channels=pre.shape[1]) * torch.sigmoid(pre)
+        return f, self.layers[0].transpose(grad, channels=z.shape[1])

@@ -35,24 +35,31 @@ class Variant:
 
     Attributes:
         adjoint: Backpropagate with the adjoint method instead of through the solver.
+        autograd_vjp: Take Hutchinson's vector-Jacobian product from ``torch.autograd.grad``
+            (FFJORD's and the authors' formulation) instead of the network's explicit backward
+            pass (:meth:`mrcnf.velocity.VelocityField.forward_with_vjp`).
         compiled: Compile every velocity network with ``torch.compile`` for evaluation and
             sampling. Training stays eager: its loss differentiates the divergence's
             vector-Jacobian product again, a double backward that compiled graphs do not support.
         tf32: Allow TF32 matrix arithmetic (CUDA only).
+        autotune: Let cuDNN pick the fastest convolution algorithm for each shape by timing.
     """
 
     adjoint: bool
-    compiled: bool
-    tf32: bool
+    autograd_vjp: bool
+    compiled: bool = False
+    tf32: bool = False
+    autotune: bool = True
 
 
 REFERENCE = "authors"
 VARIANTS: dict[str, Variant] = {
-    REFERENCE: Variant(adjoint=True, compiled=False, tf32=False),
-    "direct": Variant(adjoint=False, compiled=False, tf32=False),
-    "direct+compile": Variant(adjoint=False, compiled=True, tf32=False),
-    "direct+tf32": Variant(adjoint=False, compiled=False, tf32=True),
-    "direct+compile+tf32": Variant(adjoint=False, compiled=True, tf32=True),
+    REFERENCE: Variant(adjoint=True, autograd_vjp=True, autotune=False),
+    "authors+autotune": Variant(adjoint=True, autograd_vjp=True),
+    "direct": Variant(adjoint=False, autograd_vjp=True),
+    "direct+vjp": Variant(adjoint=False, autograd_vjp=False),
+    "direct+vjp+tf32": Variant(adjoint=False, autograd_vjp=False, tf32=True),
+    "direct+vjp+compile": Variant(adjoint=False, autograd_vjp=False, compiled=True),
 }
 
 # Dense peak arithmetic (FLOP/s) by device name, float32 and TF32, from the vendors' data sheets.
@@ -67,7 +74,7 @@ PEAK_FLOPS: dict[str, dict[str, float]] = {
 
 def default_variant(experiment: Experiment) -> Variant:
     """What ``repro train`` runs for the experiment when no option says otherwise."""
-    return Variant(adjoint=experiment.solver.train.adjoint, compiled=False, tf32=False)
+    return Variant(adjoint=experiment.solver.train.adjoint, autograd_vjp=False)
 
 
 def image_shape(experiment: Experiment) -> tuple[int, int, int]:
@@ -101,8 +108,11 @@ def bench_model(experiment: Experiment, variant: Variant, *, seed: int = 0) -> M
     """
     config = model_config(experiment, channels=image_shape(experiment)[0])
     train_solver = dataclasses.replace(config.train_solver, adjoint=variant.adjoint)
+    config = dataclasses.replace(config, train_solver=train_solver)
+    if variant.autograd_vjp and config.divergence == "hutchinson":
+        config = dataclasses.replace(config, divergence="hutchinson_autograd")
     torch.manual_seed(seed)
-    model = MRCNF(dataclasses.replace(config, train_solver=train_solver))
+    model = MRCNF(config)
     for block in _blocks(model):
         block.field.layers[-1].conv.reset_parameters()
     return model
@@ -250,7 +260,7 @@ def bench_variant(
     dimension describe the same model. A variant that runs out of device memory is reported as
     ``{"error": "out of memory"}`` instead of ending the comparison.
     """
-    configure_numerics(tf32=variant.tf32)
+    configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
     model = bench_model(experiment, variant).to(device)
     initial = {key: value.clone() for key, value in model.state_dict().items()}
     x = bench_images(experiment, batch_size=batch_size).to(device)
@@ -282,7 +292,7 @@ def kernel_profile(experiment: Experiment, *, device: torch.device, batch_size: 
         spends in kernels (low: launch- or host-bound) and the five costliest kernels.
     """
     variant = default_variant(experiment)
-    configure_numerics(tf32=variant.tf32)
+    configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
     model = bench_model(experiment, variant).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
     x = bench_images(experiment, batch_size=batch_size).to(device)
@@ -383,7 +393,7 @@ def project(
     rows: dict[str, dict[str, Any]] = {}
     for experiment in experiments:
         variant = default_variant(experiment)
-        paths = [variant] if variant.adjoint else [variant, VARIANTS[REFERENCE]]
+        paths = [variant, dataclasses.replace(variant, adjoint=True)]
         for path in paths:
             row = bench_variant(
                 experiment,

@@ -9,7 +9,6 @@
 set -uo pipefail
 OUT=${OUT:?set OUT to a folder for the results}
 export PYTHONUNBUFFERED=1 MRCNF_RUNS=${MRCNF_RUNS:-/tmp/mrcnf-runs}
-repro() { python3 -m repro "$@"; }
 step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit and log
   local name=$1 limit=$2
   shift 2
@@ -21,21 +20,23 @@ step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
 python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchdiffeq", torchdiffeq.__version__)'
 
-step cifar10 150 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct --variant direct+tf32 --out "$OUT/cifar10-2res-small.json"
-step imagenet64 190 repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct --variant direct+tf32 --project --out "$OUT/imagenet64-2res-small.json"
+step cifar10 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+  --out "$OUT/cifar10-2res-small.json"
+step imagenet64 190 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
+  --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+  --project --out "$OUT/imagenet64-2res-small.json"
 
 run=$MRCNF_RUNS/smoke/cifar10-2res-small
-step smoke_train 45 repro train cifar10-2res-small --profile smoke --device cuda
-step smoke_bpd_cuda 30 repro eval bpd cifar10-2res-small --profile smoke --device cuda
+step smoke_train 45 python3 -m repro train cifar10-2res-small --profile smoke --device cuda
+step smoke_bpd_cuda 30 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cuda
 cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cuda.json"
-step smoke_bpd_cpu 45 repro eval bpd cifar10-2res-small --profile smoke --device cpu
+step smoke_bpd_cpu 45 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cpu
 cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cpu.json"
-step smoke_sample 30 repro sample cifar10-2res-small --profile smoke --device cuda -n 16
+step smoke_sample 30 python3 -m repro sample cifar10-2res-small --profile smoke --device cuda -n 16
 python3 -c 'import json, sys
 cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
 print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
 ' "$OUT"
-step compile 90 repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct+compile --variant direct+compile+tf32 --out "$OUT/cifar10-compile.json"
+step compile 90 python3 -m repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
+  --variant authors+autotune --variant direct+vjp+compile --out "$OUT/cifar10-compile.json"

@@ -55,7 +55,7 @@ def test_unknown_variant_and_tf32_off_cuda_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variant"):
         bench(experiment, device=torch.device("cpu"), variants=["fastest"])
     with pytest.raises(ValueError, match="TF32"):
-        bench(experiment, device=torch.device("cpu"), variants=["direct+tf32"])
+        bench(experiment, device=torch.device("cpu"), variants=["direct+vjp+tf32"])
 
 
 def test_projected_hours_follow_the_pinned_schedule() -> None:
