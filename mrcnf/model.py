@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from mrcnf.cnf import CNF, BlockDynamics, SolverOptions
+from mrcnf.cnf import CNF, DIVERGENCES, BlockDynamics, SolverOptions
 from mrcnf.likelihood import (
     bits_per_dim,
     inverse_logit_transform,
@@ -37,7 +37,9 @@ class MRCNFConfig:
         width: Hidden width of the velocity networks.
         transform: ``"unimodular"`` (MRCNF) or ``"haar"`` (the paper's ablation).
         logit_alpha: Margin of the logit transform at the coarsest level.
-        divergence: ``"hutchinson"`` or ``"exact"``.
+        divergence: A key of :data:`mrcnf.cnf.DIVERGENCES`: ``"hutchinson"`` (the network's own
+            vector-Jacobian product), ``"hutchinson_autograd"`` (the same value from autograd,
+            slower to train) or ``"exact"``.
         train_solver: Solver used in training mode (the paper: bosh3, 1e-3).
         eval_solver: Solver used in evaluation mode (the paper: bosh3, 1e-5).
     """
@@ -96,6 +98,10 @@ class MRCNF(nn.Module):
         super().__init__()
         if config.resolutions < 1 or config.channels < 1:
             raise ValueError(f"resolutions and channels must be positive: {config}")
+        if config.divergence not in DIVERGENCES:
+            raise ValueError(
+                f"unknown divergence {config.divergence!r}; choose one of {sorted(DIVERGENCES)}"
+            )
         self.config = config
         self._log_abs_det = get_transform(config.transform).log_abs_det
         c, width, blocks = config.channels, config.width, config.blocks

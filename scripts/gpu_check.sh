@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 6, as one script for a lent machine (about 8 minutes on an H200):
+# Every GPU check as one script for a lent machine (at most 10 minutes on an H200):
 # `repro bench` on cifar10-2res-small and imagenet64-2res-small (with projected hours), and a CUDA
 # smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on the same model.
 #
@@ -20,12 +20,12 @@ step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
 python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchdiffeq", torchdiffeq.__version__)'
 
-step cifar10 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+step cifar10 120 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+  --iterations 2 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
   --out "$OUT/cifar10-2res-small.json"
-step imagenet64 190 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda --iterations 2 \
-  --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
-  --project --out "$OUT/imagenet64-2res-small.json"
+step imagenet64 150 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda \
+  --iterations 1 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+  --out "$OUT/imagenet64-2res-small.json"
 
 run=$MRCNF_RUNS/smoke/cifar10-2res-small
 step smoke_train 45 python3 -m repro train cifar10-2res-small --profile smoke --device cuda
@@ -38,5 +38,6 @@ python3 -c 'import json, sys
 cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
 print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
 ' "$OUT"
-step compile 90 python3 -m repro bench cifar10-2res-small --profile paper --device cuda --iterations 2 \
-  --variant authors+autotune --variant direct+vjp+compile --out "$OUT/cifar10-compile.json"
+# Last: every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
+step projection 200 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+  --iterations 1 --variant direct+vjp --project --out "$OUT/projection.json"

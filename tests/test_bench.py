@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from mrcnf import MRCNF, MRCNFConfig
-from repro.bench import REFERENCE, bench, projected_hours, velocity_flops
+from repro import bench as bench_module
+from repro.bench import (
+    REFERENCE,
+    VARIANTS,
+    bench,
+    bench_variant,
+    project,
+    projected_hours,
+    velocity_flops,
+)
 from repro.config import load_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,13 +50,56 @@ def test_velocity_flops_match_the_convolutions_actually_run() -> None:
 def test_bench_compares_variants_with_the_authors_formulation() -> None:
     experiment = PARAMS.experiment("cifar10-2res-small", profile="smoke")
     result = bench(
-        experiment, device=torch.device("cpu"), variants=["direct"], batch_size=4, iterations=1
+        experiment,
+        device=torch.device("cpu"),
+        variants=["direct", "direct+vjp"],
+        batch_size=4,
+        iterations=1,
     )
     rows = result["variants"]
-    assert list(rows) == [REFERENCE, "direct"]
+    assert list(rows) == [REFERENCE, "direct", "direct+vjp"]
     assert rows[REFERENCE]["speedup_vs_authors"] == 1.0
     assert rows[REFERENCE]["nfe_backward"] > 0 and rows["direct"]["nfe_backward"] == 0
     assert all(row["seconds_per_iteration"] > 0 for row in rows.values())
+    # Same weights, inputs and probes: the forward pass is the reference's to float rounding.
+    assert rows["direct"]["bits_per_dim_difference"] == 0
+    assert abs(rows["direct+vjp"]["bits_per_dim_difference"]) < 1e-4
+    assert result["kernel_profile"]["operators_per_iteration"] > 0
+
+
+@pytest.fixture
+def direct_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Direct backpropagation runs out of device memory; the adjoint method fits."""
+    original = bench_module.time_training
+
+    def timed(model: MRCNF, *args: object, **kwargs: object) -> dict[str, float]:
+        if not model.config.train_solver.adjoint:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(bench_module, "time_training", timed)
+
+
+SMOKE = PARAMS.experiment("cifar10-2res-small", profile="smoke")
+
+
+@pytest.mark.usefixtures("direct_does_not_fit")
+def test_a_variant_out_of_memory_is_reported_instead_of_raised() -> None:
+    options = dict(device=torch.device("cpu"), batch_size=2, iterations=1, inference=False)
+    adjoint = bench_variant(SMOKE, VARIANTS[REFERENCE], **options)
+    direct = bench_variant(SMOKE, VARIANTS["direct"], **options)
+    assert adjoint["seconds_per_iteration"] > 0
+    assert direct == {"error": "out of memory"}
+
+
+@pytest.mark.usefixtures("direct_does_not_fit")
+def test_projection_falls_back_to_the_adjoint_method_when_direct_does_not_fit() -> None:
+    rows = project([SMOKE], published_hours={SMOKE.id: 19.79}, device=torch.device("cpu"))
+    row = rows[SMOKE.id]
+    assert row["path"] == "adjoint" and row["published_hours"] == 19.79
+    assert row["hours"] == pytest.approx(
+        projected_hours(SMOKE, seconds_per_iteration=row["seconds_per_iteration"])
+    )
 
 
 def test_unknown_variant_and_tf32_off_cuda_are_refused() -> None:

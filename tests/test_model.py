@@ -195,3 +195,8 @@ def test_training_step_of_a_freshly_initialised_model_has_finite_gradients(adjoi
     loss = density.bits_per_dim().mean() + 0.01 * density.jacobian_frobenius.mean()
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_unknown_divergence_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="hutchinson_autograd"):
+        MRCNF(MRCNFConfig(channels=1, resolutions=1, blocks=1, divergence="hutchinsn"))

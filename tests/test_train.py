@@ -181,3 +181,18 @@ def test_metrics_log_drops_rows_after_the_checkpoint_and_rows_cut_short(tmp_path
     log.truncate(2)
     assert [row["iteration"] for row in log.rows()] == ["1", "2"]
     assert log.last_value("bpd") == 0.5
+
+
+def test_out_of_gpu_memory_is_one_line_naming_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from repro.cli import main
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\n...")
+
+    monkeypatch.setattr("repro.train.train", exhausted)
+    result = CliRunner().invoke(main, ["train", "cifar10-2res-small", "--profile", "smoke"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "solver.train.adjoint: true" in lines[0], result.output

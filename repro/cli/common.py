@@ -16,6 +16,13 @@ console = Console(stderr=True)
 TEMPERATURE = click.FloatRange(0, 2, min_open=True)
 
 
+OUT_OF_MEMORY = (
+    "out of GPU memory: in params.yaml set solver.train.adjoint: true (constant memory, slower) "
+    "or raise training.accumulation_steps; for eval and sampling lower the batch size "
+    "(checkpoints and results already written are kept)"
+)
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Report a user-fixable error as one red line and exit with status 1; bugs keep tracebacks."""
 
@@ -24,12 +31,24 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except Exception as error:
-            if not isinstance(error, _user_error_types()) and type(error) is not ValueError:
+            message = _user_message(error)
+            if message is None:
                 raise
-            console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
     return wrapper
+
+
+def _user_message(error: Exception) -> str | None:
+    """The one line to show for a user-fixable error; ``None`` for a bug."""
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    if isinstance(error, _user_error_types()) or type(error) is ValueError:
+        return str(error)
+    return None
 
 
 def _user_error_types() -> tuple[type[Exception], ...]:
