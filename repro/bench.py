@@ -38,9 +38,10 @@ class Variant:
         autograd_vjp: Take Hutchinson's vector-Jacobian product from ``torch.autograd.grad``
             (FFJORD's and the authors' formulation) instead of the network's explicit backward
             pass (:meth:`mrcnf.velocity.VelocityField.forward_with_vjp`).
-        compiled: Compile every velocity network with ``torch.compile`` for evaluation and
-            sampling. Training stays eager: its loss differentiates the divergence's
-            vector-Jacobian product again, a double backward that compiled graphs do not support.
+        compiled: Compile every velocity network (its velocity, and its velocity with the
+            explicit vector-Jacobian product) with ``torch.compile``, for training, evaluation
+            and sampling. Needs the explicit product: training differentiates autograd's product
+            again, a double backward that compiled graphs do not support.
         tf32: Allow TF32 matrix arithmetic (CUDA only).
         autotune: Let cuDNN pick the fastest convolution algorithm for each shape by timing.
     """
@@ -50,6 +51,10 @@ class Variant:
     compiled: bool = False
     tf32: bool = False
     autotune: bool = True
+
+    def __post_init__(self) -> None:
+        if self.compiled and self.autograd_vjp:
+            raise ValueError("a compiled variant needs the explicit vector-Jacobian product")
 
 
 REFERENCE = "authors"
@@ -263,6 +268,10 @@ def bench_variant(
     configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
     model = bench_model(experiment, variant).to(device)
     initial = {key: value.clone() for key, value in model.state_dict().items()}
+    if variant.compiled:
+        for block in _blocks(model):
+            block.field.compile()
+            block.field.forward_with_vjp = torch.compile(block.field.forward_with_vjp)
     x = bench_images(experiment, batch_size=batch_size).to(device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -271,9 +280,6 @@ def bench_variant(
         row: dict[str, Any] = time_training(model, x, experiment, iterations=iterations)
         if inference:
             model.load_state_dict(initial)
-            if variant.compiled:
-                for block in _blocks(model):
-                    block.field.compile()
             row |= time_inference(model, x)
     except torch.cuda.OutOfMemoryError:
         return {"error": "out of memory"}
@@ -388,7 +394,8 @@ def project(
 
     Returns:
         Per experiment: the path timed, seconds per iteration (or an ``error``), forward NFE,
-        projected and published hours.
+        projected and published hours, the schedule's iterations and how many of them fit in
+        the published hours.
     """
     rows: dict[str, dict[str, Any]] = {}
     for experiment in experiments:
@@ -413,10 +420,16 @@ def project(
             result["error"] = row["error"]
         else:
             seconds = row["seconds_per_iteration"]
+            published = result["published_hours"]
             result |= {
                 "seconds_per_iteration": seconds,
                 "nfe_forward": row["nfe_forward"],
                 "hours": projected_hours(experiment, seconds_per_iteration=seconds),
+                "schedule_iterations": schedule_iterations(experiment),
+                # How far a run stopped at the published compute gets (the ImageNet budgets).
+                "iterations_in_published_hours": (
+                    None if published is None else int(published * 3600 / seconds)
+                ),
             }
         rows[experiment.id] = result
         if on_row is not None:
@@ -424,11 +437,16 @@ def project(
     return rows
 
 
-def projected_hours(experiment: Experiment, *, seconds_per_iteration: float) -> float:
-    """Hours the pinned schedule takes at the measured speed (early NFE; it grows in training)."""
+def schedule_iterations(experiment: Experiment) -> int:
+    """Iterations of the pinned schedule: epochs of the training split, capped by max_iterations."""
     iterations = experiment.training.epochs * (
         TRAIN_IMAGES[experiment.data.dataset] // experiment.training.batch_size
     )
     if experiment.training.max_iterations is not None:
         iterations = min(iterations, experiment.training.max_iterations)
-    return iterations * seconds_per_iteration / 3600
+    return iterations
+
+
+def projected_hours(experiment: Experiment, *, seconds_per_iteration: float) -> float:
+    """Hours the pinned schedule takes at the measured speed (early NFE; it grows in training)."""
+    return schedule_iterations(experiment) * seconds_per_iteration / 3600

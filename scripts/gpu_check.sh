@@ -38,6 +38,8 @@ python3 -c 'import json, sys
 cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
 print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
 ' "$OUT"
+step compile 100 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+  --iterations 2 --variant direct+vjp --variant direct+vjp+compile --out "$OUT/compile.json"
 # Last: every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
-step projection 200 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+step projection 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
   --iterations 1 --variant direct+vjp --project --out "$OUT/projection.json"

@@ -29,6 +29,12 @@ COLUMNS = {
 }
 
 
+def wide_console() -> Console:
+    """Standard output; logs and CI are no terminals, so give the tables room to be read there."""
+    console = Console()
+    return console if console.is_terminal else Console(width=132)
+
+
 def report_row(name: str, row: dict[str, Any]) -> None:
     """One line as each variant or experiment finishes, so a long run shows its progress."""
     summary = row.get("error") or f"{row['seconds_per_iteration']:.3f} s/iter"
@@ -73,21 +79,33 @@ def projection_table(projection: dict[str, dict[str, Any]]) -> Table:
     """Projected against published GPU hours."""
     table = Table(title="Projected GPU hours of the pinned schedules (fresh models' NFE)")
     table.add_column("experiment", no_wrap=True)
-    for column in ("path", "s/iter", "NFE fwd", "projected h", "published h"):
+    headers = (
+        "path",
+        "s/iter",
+        "NFE fwd",
+        "iterations",
+        "projected h",
+        "published h",
+        "iterations in published h",
+    )
+    for column in headers:
         table.add_column(column, justify="right")
     for experiment_id, row in projection.items():
         published = row["published_hours"]
         published_text = f"{published}" if published is not None else "-"
         if "error" in row:
-            table.add_row(experiment_id, row["path"], row["error"], "", "", published_text)
+            table.add_row(experiment_id, row["path"], row["error"], "", "", "", published_text, "")
             continue
+        within = row["iterations_in_published_hours"]
         table.add_row(
             experiment_id,
             row["path"],
             f"{row['seconds_per_iteration']:.3f}",
             f"{row['nfe_forward']:.0f}",
+            f"{row['schedule_iterations']:,}",
             f"{row['hours']:.1f}",
             published_text,
+            "-" if within is None else f"{within:,}",
         )
     return table
 
@@ -158,8 +176,9 @@ def bench_command(
         on_row=report_row,
     )
     result["hardware"] = hardware(torch_device)
-    Console().print(variants_table(result))
-    Console().print(profile_table(result["kernel_profile"]))
+    output = wide_console()
+    output.print(variants_table(result))
+    output.print(profile_table(result["kernel_profile"]))
     if project:
         timed = [
             params.experiment(other_id, profile=profile)
@@ -171,7 +190,7 @@ def bench_command(
             for other in timed
         }
         result["projection"] = project_hours(timed, published_hours=published, device=torch_device)
-        Console().print(projection_table(result["projection"]))
+        output.print(projection_table(result["projection"]))
     path = out or runs_root() / "bench" / f"{experiment.id}.json"
     write_json(path, result)
     console.print(f"[green]wrote[/green] {path}")
