@@ -12,24 +12,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.profiles import params_with_profile, tiny_profile
+
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("mrcnf", "repro", "tables/published", "dvc.yaml", "params.yaml", ".dvcignore")
 
-TINY = {
-    "all": {
-        "data": {"dataset": "mnist", "image_size": 8, "limit_train": 128, "limit_test": 32},
-        "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6},
-        "optimizer": {"warmup_iterations": 2},
-        "training": {
-            "batch_size": 32,
-            "max_iterations": 3,
-            "time_budget_hours": None,
-            "checkpoint_every_iterations": 3,
-        },
-        "evaluation": {"batch_size": 32},
-        "fid": {"num_samples": 8, "reference_images": 32, "batch_size": 8},
-    }
-}
+TINY = tiny_profile(
+    limit_train=128,
+    limit_test=32,
+    max_iterations=3,
+    checkpoint_every_iterations=3,
+    fid={"num_samples": 8, "reference_images": 32, "batch_size": 8},
+)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -59,10 +53,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, root / name)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["profiles"]["tiny"] = TINY
-    params["profile"] = "tiny"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "params.yaml").write_text(params_with_profile("tiny", TINY, select=True))
     _run(["git", "init", "-q"], root)
     _run(["dvc", "init", "-q"], root)
     _run(["dvc", "repro"], root)

@@ -12,40 +12,27 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from repro.checkpoint import CheckpointError, checkpoint_path
 from repro.config import load_params
 from repro.evaluate import evaluate_run
 from repro.metrics_log import MetricsLog
 from repro.train import epoch_order, learning_rate, train
+from tests.profiles import params_with_profile, tiny_profile
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 TIMING_COLUMNS = {"seconds", "images_per_second"}
 
-TINY = {
-    "all": {
-        "data": {"dataset": "mnist", "image_size": 8, "limit_train": 320, "limit_test": 64},
-        "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6},
-        "optimizer": {"warmup_iterations": 2},
-        "training": {
-            "batch_size": 32,
-            "max_iterations": 30,
-            "time_budget_hours": None,
-            "checkpoint_every_iterations": 4,
-        },
-        "evaluation": {"batch_size": 32},
-    }
-}
+TINY = tiny_profile(
+    limit_train=320, limit_test=64, max_iterations=30, checkpoint_every_iterations=4
+)
 
 
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["profiles"]["tiny"] = TINY
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path.write_text(params_with_profile("tiny", TINY))
     return path
 
 

@@ -1,0 +1,50 @@
+"""A tiny MNIST profile for tests that train through params.yaml (8×8 images, width 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_profile(
+    *,
+    limit_train: int,
+    limit_test: int,
+    max_iterations: int,
+    checkpoint_every_iterations: int,
+    fid: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The overrides of a profile that trains every experiment in seconds on a CPU."""
+    overrides: dict[str, Any] = {
+        "data": {
+            "dataset": "mnist",
+            "image_size": 8,
+            "limit_train": limit_train,
+            "limit_test": limit_test,
+        },
+        "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6},
+        "optimizer": {"warmup_iterations": 2},
+        "training": {
+            "batch_size": 32,
+            "max_iterations": max_iterations,
+            "time_budget_hours": None,
+            "checkpoint_every_iterations": checkpoint_every_iterations,
+        },
+        "evaluation": {"batch_size": 32},
+    }
+    if fid is not None:
+        overrides["fid"] = fid
+    return {"all": overrides}
+
+
+def params_with_profile(name: str, profile: dict[str, Any], *, select: bool = False) -> str:
+    """The repository's params.yaml with ``profile`` added as ``name`` (and chosen, if asked)."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"][name] = profile
+    if select:
+        params["profile"] = name
+    return yaml.safe_dump(params, sort_keys=False)
