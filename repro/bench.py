@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,14 +146,20 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak, KiB → MiB
 
 
-def _timed(run: Callable[[], None], device: torch.device) -> float:
-    """Seconds of one call of ``run`` after one warm-up call (compilation, allocator, caches)."""
+def _timed(run: Callable[[], object], device: torch.device, *, repeats: int = 3) -> float:
+    """Median seconds of ``repeats`` calls of ``run`` after a warm-up call (compilation, caches).
+
+    One call alone varied by 1.6× between identical runs on an H200.
+    """
     run()
-    _sync(device)
-    began = time.perf_counter()
-    run()
-    _sync(device)
-    return time.perf_counter() - began
+    durations = []
+    for _ in range(repeats):
+        _sync(device)
+        began = time.perf_counter()
+        run()
+        _sync(device)
+        durations.append(time.perf_counter() - began)
+    return statistics.median(durations)
 
 
 def peak_flops(device: torch.device, *, tf32: bool) -> float | None:
