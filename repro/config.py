@@ -20,6 +20,7 @@ from typing import Any, Union
 import yaml
 
 PUBLISHED = "published"
+PROFILE_KEYS = ("comparable", "all", "experiments")
 
 
 class ConfigError(ValueError):
@@ -178,6 +179,34 @@ class Params:
                 raise ConfigError(f"{self.path}: table7 names unknown experiment {experiment_id!r}")
         return models
 
+    def _profile(self, name: str) -> dict[str, Any]:
+        profiles = _require(self.raw, "profiles", dict, "profiles")
+        if name not in profiles:
+            raise ConfigError(
+                f"{self.path}: unknown profile {name!r} (key 'profile' or --profile); "
+                f"known: {', '.join(profiles)}"
+            )
+        overrides = profiles[name] or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{self.path}: profiles.{name} must be a mapping")
+        unknown = sorted(set(overrides) - set(PROFILE_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: profiles.{name}.{unknown[0]} is not a profile key; "
+                f"use {', '.join(PROFILE_KEYS)}"
+            )
+        if not isinstance(overrides.get("comparable", True), bool):
+            raise ConfigError(f"{self.path}: profiles.{name}.comparable must be true or false")
+        return overrides
+
+    def comparable(self, profile: str | None = None) -> bool:
+        """Whether a profile's numbers may be compared with the paper's (its ``comparable`` key).
+
+        Raises:
+            ConfigError: Unknown profile, or ``comparable`` not a boolean.
+        """
+        return self._profile(profile or self.profile).get("comparable", True)
+
     def experiment(self, experiment_id: str, *, profile: str | None = None) -> Experiment:
         """Resolve and validate one experiment.
 
@@ -195,13 +224,7 @@ class Params:
                 f"{self.path}: unknown experiment {experiment_id!r}; "
                 f"known: {', '.join(experiments)}"
             )
-        profiles = _require(self.raw, "profiles", dict, "profiles")
-        if profile not in profiles:
-            raise ConfigError(
-                f"{self.path}: unknown profile {profile!r} (key 'profile' or --profile); "
-                f"known: {', '.join(profiles)}"
-            )
-        overrides = profiles[profile] or {}
+        overrides = self._profile(profile)
         merged = _deep_merge(
             _require(self.raw, "defaults", dict, "defaults"),
             experiments[experiment_id] or {},

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only; no display is needed or wanted
 from matplotlib import pyplot as plt
 
 from repro.published import Published
-from repro.tables import Results, is_smoke
+from repro.tables import Results
 
 
 def plot_fid_vs_temperature(
@@ -20,6 +20,7 @@ def plot_fid_vs_temperature(
     results_dir: Path,
     table7: Mapping[str, str],
     profile: str,
+    comparable: bool,
     out: Path,
 ) -> Path:
     """Draw FID against sampling temperature for every Table 7 model and write a PNG.
@@ -28,7 +29,8 @@ def plot_fid_vs_temperature(
         published: The published numbers.
         results_dir: ``runs/<profile>``.
         table7: Experiment id -> the Table 7 model it reproduces.
-        profile: The results' profile (smoke results are labelled as not comparable).
+        profile: The results' profile.
+        comparable: Whether its numbers are comparable with the paper's (labelled if not).
         out: The PNG to write.
 
     Returns:
@@ -55,7 +57,7 @@ def plot_fid_vs_temperature(
             axes.plot(*zip(*points, strict=True), "-s", color=colour, label=f"{model} (ours)")
     axes.set_xlabel("sampling temperature T")
     axes.set_ylabel("FID (lower is better)")
-    caption = " — smoke profile, not comparable" if is_smoke(profile) else ""
+    caption = "" if comparable else f" — {profile} profile, not comparable"
     axes.set_title(f"FID vs temperature, CIFAR10 models{caption}")
     axes.invert_xaxis()
     axes.grid(alpha=0.3)

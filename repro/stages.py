@@ -65,4 +65,5 @@ def table_inputs(params: Params, *, profile: str) -> dict[str, Any]:
         "experiments": experiments,
         "tolerances": params.tolerances,
         "profile": profile,
+        "comparable": params.comparable(profile),
     }

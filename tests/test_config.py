@@ -68,6 +68,25 @@ def test_malformed_value_fails_with_one_line_naming_the_key(change, message: str
     assert "\n" not in str(error.value)
 
 
+def test_profiles_say_whether_their_numbers_are_comparable_with_the_paper() -> None:
+    assert PARAMS.comparable("paper") and not PARAMS.comparable("smoke")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["profiles"]["smoke"].update(comparable="no"), "smoke.comparable must be true"),
+        (lambda r: r["profiles"]["smoke"].update(al={}), "profiles.smoke.al is not a profile key"),
+    ],
+)
+def test_malformed_profile_fails_with_one_line_naming_the_key(change, message: str) -> None:
+    params = _mutated(change)
+    with pytest.raises(ConfigError, match=message):
+        params.comparable("smoke")
+    with pytest.raises(ConfigError, match=message):
+        params.experiment("cifar10-1res", profile="smoke")
+
+
 def test_unknown_experiment_and_profile_are_named() -> None:
     with pytest.raises(ConfigError, match="unknown experiment 'cifar11'"):
         PARAMS.experiment("cifar11")

@@ -68,6 +68,8 @@ def test_pipeline_builds_every_table_and_the_fid_plot(project: Path) -> None:
     assert (project / "tables" / "tiny" / "fid_vs_temperature.png").stat().st_size > 0
     table6 = (project / "tables" / "tiny" / "table6.md").read_text()
     assert "1,107,876" in table6 and "5,096,040" in table6
+    table5 = (project / "tables" / "tiny" / "table5.md").read_text()
+    assert "[tiny profile: not comparable with the paper]" in table5
     fid = json.loads((project / "runs/tiny/cifar10-1res/fid/T0.5.json").read_text())
     assert fid["num_samples"] == 8 and fid["fid"] > 0
 

@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from repro.config import load_params
 from repro.published import PUBLISHED_DIR, PublishedDataError, load_published
 from repro.tables import (
     FORMATS,
@@ -29,6 +30,7 @@ from repro.tables import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
+PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 TOLERANCES = {"bpd": 0.05, "fid_relative": 0.10, "hours_relative": 0.25}
 
 
@@ -63,6 +65,7 @@ def build(number: int, published, *, profile="paper", results_dir=None, experime
         experiments=experiments,
         tolerances=TOLERANCES,
         profile=profile,
+        comparable=PARAMS.comparable(profile),
     )
 
 
@@ -350,6 +353,7 @@ def test_compare_all_sorts_differences_worst_first(published):
         experiments=EXPERIMENTS,
         tolerances=TOLERANCES,
         profile="paper",
+        comparable=True,
     )
     severities = [ref.severity for ref in summary.differing]
     assert severities == sorted(severities, reverse=True)

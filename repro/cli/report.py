@@ -200,6 +200,7 @@ def plot(params_path: Path, profile: str | None, out: Path | None) -> None:
         results_dir=runs_root() / profile,
         table7=params.table7,
         profile=profile,
+        comparable=params.comparable(profile),
         out=out or Path("tables") / profile / "fid_vs_temperature.png",
     )
     console.print(f"[green]wrote[/green] {written}")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from repro.tables.compare import METRICS, SMOKE_PROFILES, TableConfigError, is_smoke
+from repro.tables.compare import METRICS, TableConfigError
 from repro.tables.model import Cell, Column, Row, Status, Table
 from repro.tables.published_types import Published
 from repro.tables.render import FORMATS, render, write_tables
@@ -33,6 +33,7 @@ class TableBuilder(Protocol):
         experiments: Mapping[str, Mapping[str, Any]],
         tolerances: Mapping[str, float],
         profile: str,
+        comparable: bool,
     ) -> Table: ...
 
 
@@ -46,6 +47,7 @@ def build_tables(
     experiments: Mapping[str, Mapping[str, Any]],
     tolerances: Mapping[str, float],
     profile: str,
+    comparable: bool,
     numbers: Iterable[int] = tuple(TABLES),
 ) -> list[Table]:
     """Build several tables from one profile's results.
@@ -56,6 +58,7 @@ def build_tables(
         experiments: params.yaml's experiments (id -> entry with ``table5``/``table7`` keys).
         tolerances: params.yaml's tolerances.
         profile: the results' profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
         numbers: which tables, by number (default: all of :data:`TABLES`).
 
     Returns:
@@ -76,6 +79,7 @@ def build_tables(
         "experiments": experiments,
         "tolerances": tolerances,
         "profile": profile,
+        "comparable": comparable,
     }
     return [TABLES[number](**options) for number in numbers]
 
@@ -87,6 +91,7 @@ def compare_all(
     experiments: Mapping[str, Mapping[str, Any]],
     tolerances: Mapping[str, float],
     profile: str,
+    comparable: bool,
 ) -> Summary:
     """Build every table and summarise how the reproduction compares (for ``repro compare``).
 
@@ -96,6 +101,7 @@ def compare_all(
         experiments: params.yaml's experiments.
         tolerances: params.yaml's tolerances.
         profile: the results' profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
 
     Returns:
         Counts per status, differing cells worst first, cells not run.
@@ -110,14 +116,14 @@ def compare_all(
         experiments=experiments,
         tolerances=tolerances,
         profile=profile,
+        comparable=comparable,
     )
-    return summarize(tables, profile=profile)
+    return summarize(tables, profile=profile, comparable=comparable)
 
 
 __all__ = [
     "FORMATS",
     "METRICS",
-    "SMOKE_PROFILES",
     "TABLES",
     "Cell",
     "CellRef",
@@ -137,7 +143,6 @@ __all__ = [
     "build_table7",
     "build_tables",
     "compare_all",
-    "is_smoke",
     "render",
     "render_summary",
     "summarize",

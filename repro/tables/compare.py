@@ -11,7 +11,6 @@ from repro.tables.model import Cell, Column, Row, Status, Table
 from repro.tables.published_types import FAILS_TO_TRAIN, PrintedNumber
 from repro.tables.results import Measurement
 
-SMOKE_PROFILES = frozenset({"smoke"})
 # Float noise must not flip a status: 3.70 - 3.65 is 0.05000000000000027, within a 0.05 tolerance.
 _SLACK = 1e-9
 SIZE_KEYS = ("resolutions", "blocks", "width")
@@ -38,7 +37,7 @@ class Metric:
     value_format: str
     difference_format: str | None
     compared: Callable[[float, PrintedNumber], float]
-    # Counts of the paper's own architectures do not shrink with a smoke profile.
+    # Counts of the paper's own architectures do not shrink with a non-comparable profile.
     profile_independent: bool = False
 
 
@@ -94,11 +93,6 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def is_smoke(profile: str) -> bool:
-    """Return whether ``profile`` is a smoke profile, whose numbers are never comparable."""
-    return profile in SMOKE_PROFILES
-
-
 def check_tolerances(tolerances: Mapping[str, Any]) -> None:
     """Require every tolerance the metrics use, as a non-negative number.
 
@@ -131,7 +125,7 @@ def make_cell(
             reference cell that nothing reproduces.
         measurement: our value, or ``None`` if it has not been produced.
         tolerances: the tolerances from params.yaml (see :func:`check_tolerances`).
-        comparable: ``False`` for smoke-profile results.
+        comparable: ``False`` for results of a profile marked ``comparable: false``.
 
     Returns:
         The cell, with its status and (where compared) the signed difference.
@@ -151,7 +145,7 @@ def make_cell(
         provenance=measurement.provenance,
         extras=measurement.extras,
     )
-    # Precedence: a smoke number is never compared, even against the paper's "x".
+    # Precedence: a number of a non-comparable profile is never compared, even with an "x".
     if not (comparable or METRICS[metric].profile_independent):
         return measured
     if published == FAILS_TO_TRAIN:
@@ -251,6 +245,7 @@ def finish_table(
     number: int,
     title: str,
     profile: str,
+    comparable: bool,
     tolerances: Mapping[str, float],
     key_headers: tuple[str, ...],
     columns: tuple[Column, ...],
@@ -259,14 +254,15 @@ def finish_table(
 ) -> Table:
     """Assemble a :class:`Table`, adding the footnotes every table shares.
 
-    Those are: the smoke warning (also put in the title), the tolerances of the table's metrics,
-    and one line per distinct provenance of the reproduced cells (profile, hardware, commit).
+    Those are: the warning of a non-comparable profile (also put in the title), the tolerances of
+    the table's metrics, and one line per distinct provenance of the reproduced cells (profile,
+    hardware, commit).
     """
     shared = []
-    if is_smoke(profile):
-        title = f"{title} [smoke profile: not comparable with the paper]"
+    if not comparable:
+        title = f"{title} [{profile} profile: not comparable with the paper]"
         shared.append(
-            f"Profile '{profile}' is a smoke test of the pipeline with shrunk settings: its "
+            f"Profile '{profile}' runs shrunk settings (comparable: false in params.yaml): its "
             "numbers are shown but never compared with the paper's."
         )
     else:

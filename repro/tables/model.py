@@ -28,8 +28,8 @@ class Status(Enum):
     """We mean to reproduce it, but its results file does not exist yet."""
     PUBLISHED_FAILING = "published failing"
     """The paper printed "x" (fails to train); our number is shown, with nothing to compare."""
-    NOT_COMPARABLE = "not comparable (smoke)"
-    """Produced by the smoke profile, whose shrunk settings make any comparison meaningless."""
+    NOT_COMPARABLE = "not comparable"
+    """Produced by a profile marked `comparable: false` (shrunk settings, e.g. smoke)."""
     UNPUBLISHED = "no published number"
     """We have a number, but the paper printed none (blank or text such as ">=5days")."""
 

@@ -11,7 +11,6 @@ from rich.console import Group
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from repro.tables.compare import is_smoke
 from repro.tables.model import Cell, Status, Table
 from repro.tables.render import STATUS_STYLES, difference_text, published_text, value_text
 
@@ -41,17 +40,19 @@ class Summary:
     """
 
     profile: str
+    comparable: bool
     counts: Mapping[Status, int]
     differing: tuple[CellRef, ...]
     not_run: tuple[CellRef, ...]
 
 
-def summarize(tables: Iterable[Table], *, profile: str) -> Summary:
+def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Summary:
     """Summarise built tables.
 
     Args:
         tables: tables built from one profile's results.
         profile: that profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
 
     Returns:
         Counts per status, the differing cells (worst first) and the cells not run yet.
@@ -68,6 +69,7 @@ def summarize(tables: Iterable[Table], *, profile: str) -> Summary:
     differing = [ref for ref in refs if ref.cell.status is Status.DIFFERS]
     return Summary(
         profile=profile,
+        comparable=comparable,
         counts=counts,
         differing=tuple(sorted(differing, key=lambda ref: ref.severity, reverse=True)),
         not_run=tuple(ref for ref in refs if ref.cell.status is Status.NOT_RUN),
@@ -84,8 +86,8 @@ def render_summary(summary: Summary) -> Group:
         A rich ``Group`` to print.
     """
     title = f"Comparison with the paper, profile '{summary.profile}'"
-    if is_smoke(summary.profile):
-        title += " (smoke: numbers are not comparable with the paper)"
+    if not summary.comparable:
+        title += " (numbers not comparable with the paper: shrunk settings)"
     counts = RichTable("Status", "Cells")
     for status, count in summary.counts.items():
         counts.add_row(Text(status.value, style=STATUS_STYLES[status]), str(count))

@@ -13,7 +13,6 @@ from repro.tables.compare import (
     experiment_size,
     experiments_for,
     finish_table,
-    is_smoke,
     make_cell,
 )
 from repro.tables.model import Cell, Column, Row, Table
@@ -113,6 +112,7 @@ def build_table5(
     experiments: Mapping[str, Mapping[str, Any]],
     tolerances: Mapping[str, float],
     profile: str,
+    comparable: bool,
 ) -> Table:
     """Build Table 5: every published row, with our rows' numbers beside the printed ones.
 
@@ -125,6 +125,7 @@ def build_table5(
         experiments: experiment id -> its params.yaml entry.
         tolerances: params.yaml's tolerances (``bpd``, ``fid_relative``, ``hours_relative``).
         profile: the results' profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
 
     Returns:
         The table, its rows in the paper's groups.
@@ -150,7 +151,7 @@ def build_table5(
     def measure(metric: str, experiment: str) -> Measurement | None:
         return _MEASURES[metric](results, experiments, experiment)
 
-    make = partial(make_cell, tolerances=tolerances, comparable=not is_smoke(profile))
+    make = partial(make_cell, tolerances=tolerances, comparable=comparable)
     cells_of = partial(_row_cells, datasets=datasets, assigned=assigned, measure=measure, make=make)
     rows = [
         Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
@@ -162,6 +163,7 @@ def build_table5(
         number=5,
         title=table5.title,
         profile=profile,
+        comparable=comparable,
         tolerances=tolerances,
         key_headers=("Model",),
         columns=tuple(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro.tables.compare import METRICS, check_tolerances, finish_table, is_smoke, make_cell
+from repro.tables.compare import METRICS, check_tolerances, finish_table, make_cell
 from repro.tables.model import Column, Row, Table
 from repro.tables.published_types import Published
 from repro.tables.results import PARAM_COUNTS, Results
@@ -26,6 +26,7 @@ def build_table6(
     experiments: Mapping[str, Mapping[str, Any]],
     tolerances: Mapping[str, float],
     profile: str,
+    comparable: bool,
 ) -> Table:
     """Build Table 6 from ``param_counts.json``: every configuration the paper prints.
 
@@ -36,6 +37,7 @@ def build_table6(
             every builder of :data:`repro.tables.TABLES` is called alike.
         tolerances: params.yaml's tolerances (checked; counts compare at the printed precision).
         profile: the results' profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
 
     Returns:
         The table: one row per configuration.
@@ -59,7 +61,7 @@ def build_table6(
                         resolutions=row.resolutions, blocks=row.blocks, width=row.channels
                     ),
                     tolerances=tolerances,
-                    comparable=not is_smoke(profile),
+                    comparable=comparable,
                 ),
             ),
         )
@@ -69,6 +71,7 @@ def build_table6(
         number=6,
         title=table6.title,
         profile=profile,
+        comparable=comparable,
         tolerances=tolerances,
         key_headers=("res", "ch", "bl"),
         columns=(Column("params", METRICS["params"].header),),

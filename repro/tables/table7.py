@@ -12,7 +12,6 @@ from repro.tables.compare import (
     experiment_size,
     experiments_for,
     finish_table,
-    is_smoke,
     make_cell,
 )
 from repro.tables.model import Column, Row, Table
@@ -54,6 +53,7 @@ def build_table7(
     experiments: Mapping[str, Mapping[str, Any]],
     tolerances: Mapping[str, float],
     profile: str,
+    comparable: bool,
 ) -> Table:
     """Build Table 7: the three models' FID at each temperature, ours beside the paper's.
 
@@ -65,6 +65,7 @@ def build_table7(
         experiments: experiment id -> its params.yaml entry.
         tolerances: params.yaml's tolerances (``fid_relative`` applies here).
         profile: the results' profile.
+        comparable: whether its numbers are compared with the paper's (params.yaml).
 
     Returns:
         The table: one row per model, one column per temperature.
@@ -80,7 +81,7 @@ def build_table7(
         experiments, "table7", cell_key=lambda entry: entry["model"], valid=models.__contains__
     )
     results = Results(results_dir, profile=profile)
-    make = partial(make_cell, tolerances=tolerances, comparable=not is_smoke(profile))
+    make = partial(make_cell, tolerances=tolerances, comparable=comparable)
     rows = []
     for row in table7.rows:
         experiment = assigned.get(row.model)
@@ -101,6 +102,7 @@ def build_table7(
         number=7,
         title=table7.title,
         profile=profile,
+        comparable=comparable,
         tolerances=tolerances,
         key_headers=("Model",),
         columns=tuple(Column(f"T{t:.2f}", f"FID T={t:g}") for t in table7.temperatures),
