@@ -258,15 +258,19 @@ class MRCNF(nn.Module):
         ]
 
     @property
+    def blocks(self) -> list[BlockDynamics]:
+        """Every ODE block, finest level first."""
+        return [block for flow in self.flows for block in flow.blocks]
+
+    @property
     def function_evaluations(self) -> int:
         """Velocity-network evaluations since the last :meth:`reset_function_evaluations`."""
-        return sum(m.nfe for m in self.modules() if isinstance(m, BlockDynamics))
+        return sum(block.nfe for block in self.blocks)
 
     def reset_function_evaluations(self) -> None:
         """Set every block's evaluation counter to zero."""
-        for module in self.modules():
-            if isinstance(module, BlockDynamics):
-                module.nfe = 0
+        for block in self.blocks:
+            block.nfe = 0
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -28,7 +28,7 @@ from repro.checkpoint import (
     model_config,
     save_checkpoint,
 )
-from repro.config import Experiment, LossConfig
+from repro.config import Experiment, LossConfig, TrainingConfig
 from repro.datasets import load_experiment_data, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
 from repro.files import write_json
@@ -70,6 +70,17 @@ def loss_terms(density: Density, weights: LossConfig) -> torch.Tensor:
     jacobian = density.jacobian_frobenius.mean()
     loss = bpd + weights.kinetic_energy * kinetic + weights.jacobian_frobenius * jacobian
     return torch.stack([loss, bpd, kinetic, jacobian])
+
+
+def scheduled_iterations(training: TrainingConfig, *, num_images: int) -> int:
+    """Iterations of the schedule: ``epochs`` passes over ``num_images``, capped by max_iterations.
+
+    The time budget may stop a run earlier.
+    """
+    iterations = training.epochs * (num_images // training.batch_size)
+    if training.max_iterations is None:
+        return iterations
+    return min(iterations, training.max_iterations)
 
 
 def epoch_order(num_images: int, *, seed: int, epoch: int) -> torch.Tensor:
@@ -144,7 +155,7 @@ def train(
     if world.is_main:
         metrics.truncate(state.iteration)
 
-    max_iterations = min(cfg.max_iterations or math.inf, cfg.epochs * batches_per_epoch)
+    max_iterations = scheduled_iterations(cfg, num_images=len(data))
     budget_seconds = math.inf if time_budget_hours is None else time_budget_hours * 3600
     window_bpd: list[float] = []
     last_save = time.monotonic()

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from mrcnf import MRCNF, MRCNFConfig
-from repro import bench as bench_module
 from repro.bench import (
     REFERENCE,
     VARIANTS,
     bench,
     bench_variant,
+    measure,
     project,
     projected_hours,
     velocity_flops,
@@ -70,14 +70,14 @@ def test_bench_compares_variants_with_the_authors_formulation() -> None:
 @pytest.fixture
 def direct_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Direct backpropagation runs out of device memory; the adjoint method fits."""
-    original = bench_module.time_training
+    original = measure.time_training
 
     def timed(model: MRCNF, *args: object, **kwargs: object) -> dict[str, float]:
         if not model.config.train_solver.adjoint:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return original(model, *args, **kwargs)
 
-    monkeypatch.setattr(bench_module, "time_training", timed)
+    monkeypatch.setattr(measure, "time_training", timed)
 
 
 SMOKE = PARAMS.experiment("cifar10-2res-small", profile="smoke")

@@ -14,6 +14,7 @@ from repro.datasets.registry import (
     TRAIN_IMAGES,
     DatasetLoader,
     UnknownDatasetError,
+    image_shape,
     load_dataset,
     load_experiment_data,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ImageSplits",
     "UnknownDatasetError",
     "downsample",
+    "image_shape",
     "load_dataset",
     "load_experiment_data",
     "random_horizontal_flip",

@@ -63,6 +63,14 @@ class UnknownDatasetError(KeyError):
         return str(self.args[0])
 
 
+def image_shape(data: DataConfig) -> tuple[int, int, int]:
+    """C×H×W of the images an experiment's ``data`` section yields (after ``image_size``)."""
+    channels, height, width = SHAPES[data.dataset]
+    if data.image_size is None:
+        return channels, height, width
+    return channels, data.image_size, data.image_size
+
+
 def load_experiment_data(data: DataConfig, *, max_train: int | None = None) -> ImageSplits:
     """The splits an experiment's ``data`` section names (size and limits applied).
 
