@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.datasets import load_experiment_data
 from repro.distributed import SINGLE_PROCESS, World
@@ -25,7 +24,7 @@ from repro.fid import (
 from repro.fid.weights import EXTRACTOR_NAME
 from repro.files import write_json
 from repro.runtime import provenance
-from repro.sampling import check_sampling_request, generate_images, save_samples
+from repro.sampling import check_sampling_request, sample_run, save_samples
 from repro.tables.results import fid_file
 
 
@@ -65,13 +64,11 @@ def evaluate_fid(
     check_sampling_request(temperature=temperature, num_samples=count)
     # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
     weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
-    model, (_, height, width) = load_model(run_dir, experiment, device=device)
     seeds = list(range(settings.seed, settings.seed + count))
-    images = generate_images(
-        model,
+    images = sample_run(
+        run_dir,
+        experiment,
         seeds=seeds,
-        height=height,
-        width=width,
         temperature=temperature,
         batch_size=settings.batch_size,
         device=device,

@@ -13,6 +13,8 @@ from torchvision.utils import save_image
 
 from mrcnf import MRCNF, SolverOptions, quantize
 from mrcnf.cnf import PER_SAMPLE
+from repro.checkpoint import load_model
+from repro.config import Experiment
 from repro.distributed import SINGLE_PROCESS, World
 
 
@@ -68,6 +70,36 @@ def generate_images(
         torch.cat(images) if images else torch.empty(0, channels, height, width, dtype=torch.uint8)
     )
     return world.gather_shards(local)
+
+
+def sample_run(
+    run_dir: Path,
+    experiment: Experiment,
+    *,
+    seeds: Sequence[int],
+    temperature: float,
+    batch_size: int,
+    device: torch.device,
+    console: Console | None = None,
+    world: World = SINGLE_PROCESS,
+) -> torch.Tensor:
+    """:func:`generate_images` from the last checkpoint of a run, at its images' size.
+
+    Raises:
+        CheckpointError: No usable checkpoint in ``run_dir``.
+    """
+    model, (_, height, width) = load_model(run_dir, experiment, device=device)
+    return generate_images(
+        model,
+        seeds=seeds,
+        height=height,
+        width=width,
+        temperature=temperature,
+        batch_size=batch_size,
+        device=device,
+        console=console,
+        world=world,
+    )
 
 
 def save_samples(images: torch.Tensor, *, seeds: Sequence[int], stem: Path) -> None:

@@ -149,20 +149,17 @@ def sample(
     Example:
       repro sample cifar10-3res-small --temperature 0.7 --num 64
     """
-    from repro.checkpoint import load_model
-    from repro.sampling import generate_images, save_samples
+    from repro.sampling import sample_run, save_samples
     from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_dir(experiment)
     torch_device, world = device_and_world(device, tf32)
-    model, (_, height, width) = load_model(folder, experiment, device=torch_device)
     seeds = list(range(seed, seed + num_samples))
-    images = generate_images(
-        model,
+    images = sample_run(
+        folder,
+        experiment,
         seeds=seeds,
-        height=height,
-        width=width,
         temperature=temperature,
         batch_size=batch_size,
         device=torch_device,
