@@ -7,6 +7,7 @@ continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -156,6 +157,10 @@ def train(
         metrics.truncate(state.iteration)
 
     max_iterations = scheduled_iterations(cfg, num_images=len(data))
+    # Drawn once per epoch, not per iteration (a permutation of 1.28M ImageNet indices is slow).
+    order_of = functools.lru_cache(maxsize=1)(
+        lambda epoch: epoch_order(len(data), seed=cfg.seed, epoch=epoch)
+    )
     budget_seconds = math.inf if time_budget_hours is None else time_budget_hours * 3600
     window_bpd: list[float] = []
     last_save = time.monotonic()
@@ -190,8 +195,7 @@ def train(
                 break
 
             # The batch of this iteration, from this epoch's fixed order.
-            order = epoch_order(len(data), seed=cfg.seed, epoch=state.epoch)
-            indices = order[state.position : state.position + cfg.batch_size]
+            indices = order_of(state.epoch)[state.position : state.position + cfg.batch_size]
             pixels = data[indices]
             seed, step = cfg.seed, state.iteration
             if experiment.data.horizontal_flip:
