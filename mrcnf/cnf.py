@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
+from mrcnf.config import MRCNFSettingError, SolverOptions
 from mrcnf.per_sample import odeint_per_sample
 from mrcnf.velocity import VelocityField
 
@@ -115,28 +116,6 @@ DIVERGENCES: dict[str, Divergence] = {
 }
 
 
-@dataclass(frozen=True)
-class SolverOptions:
-    """How to integrate one block.
-
-    Attributes:
-        method: A torchdiffeq solver name (``"bosh3"``, ``"dopri5"``, ``"rk4"``, …), or
-            ``"bosh3_per_sample"``: bosh3 with every sample's own steps, so that a sample does not
-            depend on its batch (sampling only).
-        atol: Absolute tolerance on z and log p.
-        rtol: Relative tolerance on z and log p.
-        adjoint: Backpropagate with the adjoint method (constant memory, an extra solve) instead of
-            directly through the solver's operations (faster when memory allows).
-        step_size: Step of fixed-grid methods; ``None`` for adaptive ones.
-    """
-
-    method: str = "bosh3"
-    atol: float = 1e-3
-    rtol: float = 1e-3
-    adjoint: bool = False
-    step_size: float | None = None
-
-
 @dataclass
 class FlowOutput:
     """What one CNF returns for a batch.
@@ -213,12 +192,12 @@ def integrate(
         The state at the end of the interval.
 
     Raises:
-        ValueError: If the per-sample solver is asked to integrate density states.
+        MRCNFSettingError: If the per-sample solver is asked to integrate density states.
     """
     z = state[0]
     if solver.method == PER_SAMPLE:
         if len(state) != 1:
-            raise ValueError(f"{PER_SAMPLE} integrates samples only, not log-densities")
+            raise MRCNFSettingError(f"{PER_SAMPLE} integrates samples only, not log-densities")
         t0, t1 = (1.0, 0.0) if reverse else (0.0, 1.0)
         rhs = lambda t, value: dynamics(t, (value,))[0]  # noqa: E731
         return (odeint_per_sample(rhs, z, t0=t0, t1=t1, atol=solver.atol, rtol=solver.rtol),)
@@ -251,7 +230,7 @@ class CNF(nn.Module):
     def __init__(self, channels: int, *, blocks: int, width: int, cond_channels: int = 0) -> None:
         super().__init__()
         if blocks < 1:
-            raise ValueError(f"a CNF needs at least one block, got {blocks}")
+            raise MRCNFSettingError(f"a CNF needs at least one block, got {blocks}")
         self.blocks = nn.ModuleList(
             BlockDynamics(VelocityField(channels, width=width, cond_channels=cond_channels))
             for _ in range(blocks)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from mrcnf.cnf import CNF, DIVERGENCES, BlockDynamics, SolverOptions
+from mrcnf.cnf import CNF, DIVERGENCES, BlockDynamics
+from mrcnf.config import MRCNFConfig, MRCNFSettingError, SolverOptions
 from mrcnf.likelihood import (
     bits_per_dim,
     inverse_logit_transform,
@@ -24,35 +25,6 @@ from mrcnf.likelihood import (
     standard_normal_log_prob,
 )
 from mrcnf.transform import get_transform, merge, split
-
-
-@dataclass(frozen=True)
-class MRCNFConfig:
-    """Architecture and numerics of an MRCNF.
-
-    Attributes:
-        channels: Image channels (3 for RGB, 1 for grey).
-        resolutions: Number of levels S (1: a plain single-resolution CNF).
-        blocks: ODE blocks per resolution.
-        width: Hidden width of the velocity networks.
-        transform: ``"unimodular"`` (MRCNF) or ``"haar"`` (the paper's ablation).
-        logit_alpha: Margin of the logit transform at the coarsest level.
-        divergence: A key of :data:`mrcnf.cnf.DIVERGENCES`: ``"hutchinson"`` (the network's own
-            vector-Jacobian product), ``"hutchinson_autograd"`` (the same value from autograd,
-            slower to train) or ``"exact"``.
-        train_solver: Solver used in training mode (the paper: bosh3, 1e-3).
-        eval_solver: Solver used in evaluation mode (the paper: bosh3, 1e-5).
-    """
-
-    channels: int
-    resolutions: int
-    blocks: int
-    width: int = 64
-    transform: str = "unimodular"
-    logit_alpha: float = 0.05
-    divergence: str = "hutchinson"
-    train_solver: SolverOptions = field(default_factory=SolverOptions)
-    eval_solver: SolverOptions = field(default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5))
 
 
 @dataclass
@@ -91,15 +63,13 @@ class MRCNF(nn.Module):
         config: Architecture and numerics.
 
     Raises:
-        ValueError: If ``config`` names an unknown transform or divergence, or a non-positive size.
+        MRCNFSettingError: If ``config`` names an unknown transform or divergence.
     """
 
     def __init__(self, config: MRCNFConfig) -> None:
         super().__init__()
-        if config.resolutions < 1 or config.channels < 1:
-            raise ValueError(f"resolutions and channels must be positive: {config}")
         if config.divergence not in DIVERGENCES:
-            raise ValueError(
+            raise MRCNFSettingError(
                 f"unknown divergence {config.divergence!r}; choose one of {sorted(DIVERGENCES)}"
             )
         self.config = config
@@ -119,7 +89,7 @@ class MRCNF(nn.Module):
     def _check_size(self, height: int, width: int) -> None:
         factor = 2 ** (self.config.resolutions - 1)
         if height % factor or width % factor:
-            raise ValueError(
+            raise MRCNFSettingError(
                 f"{self.config.resolutions} resolutions need image sizes divisible by {factor}, "
                 f"got {height}×{width}"
             )

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mrcnf.config import MRCNFSettingError
+
 
 @dataclass(frozen=True)
 class TransformKind:
@@ -51,12 +53,12 @@ def get_transform(kind: str) -> TransformKind:
     """Look up a transform variant by name.
 
     Raises:
-        ValueError: If ``kind`` is not registered.
+        MRCNFSettingError: If ``kind`` is not registered.
     """
     try:
         return TRANSFORMS[kind]
     except KeyError:
-        raise ValueError(
+        raise MRCNFSettingError(
             f"unknown transform kind {kind!r}; choose one of {sorted(TRANSFORMS)}"
         ) from None
 

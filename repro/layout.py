@@ -1,0 +1,91 @@
+"""Where every output lives: one profile's folders and one run's files, each path defined once.
+
+``dvc.yaml`` spells the same paths with ``${profile}``, ``${key}`` and ``${item.temperature}``
+(DVC needs them literally); a test keeps the two in step. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from repro.paths import runs_root
+
+CHECKPOINTS = ("last", "best")
+TABLES_ROOT = Path("tables")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one experiment's run: ``runs/<profile>/<experiment>/``."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The resolved configuration the run was trained with."""
+        return self.root / "config.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint(self, which: str = "last") -> Path:
+        """The ``last`` or ``best`` checkpoint."""
+        return self.checkpoints / f"{which}.pt"
+
+    @property
+    def train_metrics(self) -> Path:
+        """Per-iteration training metrics (TSV, plotted by DVC)."""
+        return self.root / "train_metrics.tsv"
+
+    @property
+    def train_summary(self) -> Path:
+        return self.root / "train_summary.json"
+
+    @property
+    def eval_bpd(self) -> Path:
+        return self.root / "eval_bpd.json"
+
+    def fid(self, temperature: float) -> Path:
+        """The FID of one temperature, e.g. ``fid/T0.7.json``.
+
+        Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes the temperature
+        into the FID stages' output paths, so the two always agree.
+        """
+        return self.root / "fid" / f"T{float(temperature)}.json"
+
+    def fid_samples(self, temperature: float) -> Path:
+        """Stem (``.npz``, ``.png``) of the samples behind :meth:`fid`."""
+        return self.root / "fid" / f"T{float(temperature)}_samples"
+
+    def samples(self, temperature: float) -> Path:
+        """Default stem of ``repro sample``'s output."""
+        return self.root / "samples" / f"T{float(temperature)}"
+
+
+@dataclass(frozen=True)
+class ProfileLayout:
+    """The outputs of one profile: its runs under ``runs/<profile>/``, its tables."""
+
+    profile: str
+
+    @property
+    def runs(self) -> Path:
+        return runs_root() / self.profile
+
+    def run(self, experiment_id: str) -> RunLayout:
+        return RunLayout(self.runs / experiment_id)
+
+    @property
+    def param_counts(self) -> Path:
+        return self.runs / "param_counts.json"
+
+    @property
+    def tables(self) -> Path:
+        """The regenerated tables and figures (relative, as DVC tracks them)."""
+        return TABLES_ROOT / self.profile
+
+    @property
+    def fid_plot(self) -> Path:
+        return self.tables / "fid_vs_temperature.png"

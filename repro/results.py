@@ -1,0 +1,193 @@
+"""Every result file the suite writes, each declared once as a dataclass that writes and reads it.
+
+Writers (training, evaluation, FID, parameter counts) build these dataclasses and
+:func:`write_result` them; the tables read them back with :meth:`Result.read`. A result is
+written twice: the whole of it, with its provenance (``<name>.json``), and its numbers alone
+(``<name>.metrics.json``, what ``dvc metrics show`` prints), both atomically. Nothing here imports
+torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from repro.errors import ReproError
+from repro.files import write_json
+from repro.schema import SchemaError, from_mapping, to_plain
+
+R = TypeVar("R", bound="Result")
+StoppedBy = Literal["max_iterations", "max_epochs", "time_budget"]
+
+
+class ResultsError(ReproError):
+    """A results file is malformed or belongs elsewhere (one-line message naming the file)."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str
+    torch: str
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where, when and from what a result was produced."""
+
+    profile: str
+    git_commit: str
+    params_hash: str
+    hardware: Hardware
+    date: str
+
+    def __post_init__(self) -> None:
+        datetime.fromisoformat(self.date)  # a ValueError names a date that is not ISO 8601
+
+
+class Result:
+    """What every result dataclass shares: its JSON form and its numeric metrics."""
+
+    # The fields a user compares across runs: the only ones DVC shows as metrics.
+    METRICS: ClassVar[tuple[str, ...]] = ()
+    provenance: Provenance
+
+    def to_json(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    def metrics(self) -> dict[str, float | int]:
+        return {name: getattr(self, name) for name in self.METRICS}
+
+    @classmethod
+    def from_json(cls: type[R], data: Any, *, source: Path) -> R:
+        """Build the result from parsed JSON, checking every field.
+
+        Raises:
+            ResultsError: A field is missing, unknown or of the wrong type, naming ``source``.
+        """
+        try:
+            return from_mapping(cls, data)
+        except SchemaError as error:
+            raise ResultsError(f"{source}: {error}") from None
+
+    @classmethod
+    def read(cls: type[R], path: Path) -> R:
+        """Read a result file.
+
+        Raises:
+            ResultsError: The file is unreadable, not JSON, or not this kind of result.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ResultsError(f"{path}: not readable JSON ({error})") from None
+        return cls.from_json(data, source=path)
+
+
+def metrics_path(path: Path) -> Path:
+    """The numbers-only companion of a result: ``eval_bpd.json`` -> ``eval_bpd.metrics.json``."""
+    return path.with_name(f"{path.name.removesuffix('.json')}.metrics.json")
+
+
+def write_result(path: Path, result: Result) -> None:
+    """Write ``result`` to ``path`` and its numbers to :func:`metrics_path` (each atomically)."""
+    write_json(path, result.to_json())
+    write_json(metrics_path(path), result.metrics())
+
+
+@dataclass(frozen=True)
+class TrainSummary(Result):
+    """How a training run ended (``train_summary.json``)."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ("train_hours", "seconds_per_iteration", "iterations")
+    experiment: str
+    profile: str
+    iterations: int
+    epochs: float
+    train_hours: float
+    seconds_per_iteration: float
+    stopped_by: StoppedBy
+    time_budget_hours: float | None
+    final_bpd: float | None
+    processes: int
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class BpdResult(Result):
+    """Bits per dimension on a test split (``eval_bpd.json``).
+
+    ``bpd_per_resolution`` holds each level's contribution, finest first; with 8 added (the bits
+    of the 256 dequantisation bins) their sum is ``bpd``.
+    """
+
+    METRICS: ClassVar[tuple[str, ...]] = ("bpd", "bpd_bin_centre", "nfe_mean")
+    experiment: str
+    profile: str
+    checkpoint: str
+    bpd: float
+    bpd_bin_centre: float
+    bpd_per_resolution: list[float]
+    num_images: int
+    nfe_mean: float
+    images_per_second: float
+    processes: int
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class FidReference:
+    dataset: str
+    split: str
+    count: int
+
+
+@dataclass(frozen=True)
+class FidExtractor:
+    name: str
+    weights_sha256: str
+    weights_origin: str
+
+
+@dataclass(frozen=True)
+class FidResult(Result):
+    """FID and KID of one temperature's samples against the training split (``fid/T<t>.json``).
+
+    ``seeds`` is the half-open range of the samples' seeds.
+    """
+
+    METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid_mean", "kid_std")
+    experiment: str
+    profile: str
+    temperature: float
+    fid: float
+    kid_mean: float
+    kid_std: float
+    num_samples: int
+    seeds: list[int]
+    reference: FidReference
+    extractor: FidExtractor
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    resolutions: int
+    blocks: int
+    width: int
+    channels: int
+    params: int
+
+
+@dataclass(frozen=True)
+class ParamCounts(Result):
+    """Exact parameter counts of constructed models (``param_counts.json``)."""
+
+    profile: str
+    rows: list[ParamCount]
+    provenance: Provenance
+
+    def metrics(self) -> dict[str, float | int]:
+        return {f"{r.resolutions}x{r.blocks}x{r.width}/c{r.channels}": r.params for r in self.rows}
