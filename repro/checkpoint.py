@@ -1,47 +1,36 @@
-"""Checkpoints: atomic saves, safe loads, and the model a run produced."""
+"""Checkpoints: atomic saves, safe loads, and whether a checkpoint fits the current settings.
+
+The configuration stored in a checkpoint is read through the same dataclasses as params.yaml, so
+a setting added after the checkpoint was written takes its default, and only settings that change
+the trained model can make a checkpoint incompatible.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mrcnf import MRCNF, MRCNFConfig, SolverOptions
 from repro.config import Experiment
+from repro.errors import ReproError
 from repro.files import atomic_destination
+from repro.schema import SchemaError, from_mapping
 
 FORMAT_VERSION = 1
-CHECKPOINT_NAMES = ("last", "best")
+# Version of the stored configuration's layout; 1 (or absent): before settings had defaults.
+CONFIG_VERSION = 2
+# Sections whose settings determine the trained model, and settings of theirs that do not.
+TRAINED_MODEL_SECTIONS = ("data", "model", "loss", "optimizer")
+_NOT_TRAINED_MODEL = {"data": ("limit_test",)}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ReproError):
     """A checkpoint that cannot be used; the file itself is never touched."""
-
-
-def model_config(experiment: Experiment, *, channels: int) -> MRCNFConfig:
-    """The library configuration of an experiment's model."""
-    model, solver = experiment.model, experiment.solver
-    return MRCNFConfig(
-        channels=channels,
-        resolutions=model.resolutions,
-        blocks=model.blocks,
-        width=model.width,
-        transform=model.transform,
-        logit_alpha=model.logit_alpha,
-        divergence=model.divergence,
-        train_solver=SolverOptions(**dataclasses.asdict(solver.train)),
-        eval_solver=SolverOptions(**dataclasses.asdict(solver.eval)),
-    )
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write a checkpoint atomically: a crash leaves the previous file intact.
-
-    Args:
-        path: The checkpoint file; its folder is created if missing.
-        payload: What to store; the ``format`` key is added.
 
     Raises:
         OSError: The file cannot be written (``path`` keeps its previous contents).
@@ -49,14 +38,16 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     # Saved through a stream: given a path, torch.save names the archive after the file, so the
     # temporary file's random name would make identical checkpoints differ byte for byte.
     with atomic_destination(path) as temporary, temporary.open("wb") as stream:
-        torch.save({"format": FORMAT_VERSION, **payload}, stream)
+        payload = {"format": FORMAT_VERSION, "config_version": CONFIG_VERSION, **payload}
+        torch.save(payload, stream)
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``.
+    """Read a checkpoint with ``weights_only=True`` (no pickled code runs).
 
     Raises:
-        CheckpointError: One line naming the file and the fix, when it is unreadable.
+        CheckpointError: One line naming the file and the fix, when it is missing, unreadable,
+            or written by a newer version of the suite.
     """
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
@@ -73,6 +64,11 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
             f"{path} is not a mrcnf-repro checkpoint of format {FORMAT_VERSION}; "
             "it was left untouched: move it away to start the run afresh"
         )
+    if payload.get("config_version", 1) > CONFIG_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer mrcnf-repro (configuration version "
+            f"{payload['config_version']}): update this checkout to use it"
+        )
     return payload
 
 
@@ -81,44 +77,28 @@ def check_compatible(
     experiment: Experiment,
     path: Path,
     *,
-    sections: tuple[str, ...] = ("data", "model", "loss", "optimizer"),
+    sections: tuple[str, ...] = TRAINED_MODEL_SECTIONS,
 ) -> None:
-    """Refuse to use a checkpoint written for another model, data or optimiser.
+    """Refuse a checkpoint whose trained model differs from what ``experiment`` describes.
 
     Raises:
         CheckpointError: Naming the first setting that differs.
     """
-    current, stored = experiment.to_dict(), payload.get("config", {})
+    stored = payload.get("config", {})
     for section in sections:
-        for key, value in current[section].items():
-            old = stored.get(section, {}).get(key)
-            if old != value:
-                raise CheckpointError(
-                    f"{path} was written for {section}.{key}={old!r}, params.yaml now says "
-                    f"{value!r}: restore the setting, or move the checkpoint away to start afresh"
-                )
-
-
-def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
-    """Where a run keeps its ``last`` or ``best`` checkpoint."""
-    return run_dir / "checkpoints" / f"{which}.pt"
-
-
-def load_model(
-    run_dir: Path, experiment: Experiment, *, which: str = "last", device: torch.device
-) -> tuple[MRCNF, tuple[int, int, int]]:
-    """The model a run trained, in evaluation mode, with the experiment's current solvers.
-
-    Returns:
-        The model and the C×H×W shape of the images it was trained on.
-
-    Raises:
-        CheckpointError: If the checkpoint is missing, unreadable or of another architecture.
-    """
-    path = checkpoint_path(run_dir, which)
-    payload = load_checkpoint(path, map_location=device)
-    check_compatible(payload, experiment, path, sections=("model",))
-    model = MRCNF(model_config(experiment, channels=payload["image_shape"][0]))
-    model.load_state_dict(payload["model"])
-    channels, height, width = payload["image_shape"]
-    return model.to(device).eval(), (channels, height, width)
+        current = getattr(experiment, section)
+        known = {f: v for f, v in stored.get(section, {}).items() if hasattr(current, f)}
+        try:
+            # Absent settings take their defaults; settings since removed cannot matter.
+            old = from_mapping(type(current), known, where=section)
+        except SchemaError as error:
+            raise CheckpointError(
+                f"{path}: its stored configuration is unusable ({error})"
+            ) from None
+        for key, value in vars(current).items():
+            if key in _NOT_TRAINED_MODEL.get(section, ()) or getattr(old, key) == value:
+                continue
+            raise CheckpointError(
+                f"{path} was written for {section}.{key}={getattr(old, key)!r}, params.yaml now "
+                f"says {value!r}: restore the setting, or move the checkpoint away to start afresh"
+            )

@@ -2,7 +2,11 @@
 
 An experiment's configuration is ``defaults`` deep-merged with ``experiments.<id>``, then with the
 profile's ``all`` and ``experiments.<id>`` sections. The result is checked field by field against
-the dataclasses below; any problem is one :class:`ConfigError` line naming the key.
+the dataclasses below (:mod:`repro.schema`); any problem is one :class:`ConfigError` line naming
+the key. The model and solver sections are the library's own settings (:mod:`mrcnf.config`), so a
+new model option is one field there plus its line in ``params.yaml``.
+
+Nothing here imports torch: tables and listings read the configuration without it.
 """
 
 from __future__ import annotations
@@ -10,55 +14,69 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal
 
 import yaml
 
+from mrcnf.config import MRCNFConfig, SolverOptions
+from repro.errors import ReproError
+from repro.schema import SchemaError, from_mapping
+
 PUBLISHED = "published"
+# The profile that runs the paper's own settings (sizes and hours of the paper's models).
+PAPER_PROFILE = "paper"
 PROFILE_KEYS = ("comparable", "all", "experiments")
+# Settings of MRCNFConfig that the model section does not hold: the channels come from the
+# dataset, the solvers from the solver section.
+_SUPPLIED_ELSEWHERE = ("channels", "train_solver", "eval_solver")
 
 
-class ConfigError(ValueError):
+class ConfigError(ReproError):
     """A missing, unknown or malformed setting in params.yaml (one line, naming the key)."""
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str
-    image_size: int | None
-    limit_train: int | None
-    limit_test: int | None
-    horizontal_flip: bool
+    image_size: int | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+    horizontal_flip: bool = False
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    resolutions: int
-    blocks: int
-    width: int
-    transform: str
-    logit_alpha: float
-    divergence: str
+def _model_section() -> type:
+    """``MRCNFConfig`` without the settings supplied elsewhere: the ``model`` section's schema."""
+    hints = typing.get_type_hints(MRCNFConfig)
+    fields = []
+    for declared in dataclasses.fields(MRCNFConfig):
+        if declared.name in _SUPPLIED_ELSEWHERE:
+            continue
+        default = {}
+        if declared.default is not dataclasses.MISSING:
+            default = {"default": declared.default}
+        elif declared.default_factory is not dataclasses.MISSING:
+            default = {"default_factory": declared.default_factory}
+        fields.append((declared.name, hints[declared.name], dataclasses.field(**default)))
+
+    def validate(section: Any) -> None:
+        # The library's own checks, on a configuration completed with a valid channel count.
+        MRCNFConfig(channels=1, **dataclasses.asdict(section))
+
+    namespace = {"__post_init__": validate}
+    return dataclasses.make_dataclass("ModelConfig", fields, frozen=True, namespace=namespace)
 
 
-@dataclass(frozen=True)
-class SolverConfig:
-    method: str
-    atol: float
-    rtol: float
-    adjoint: bool
-    step_size: float | None
+ModelConfig = _model_section()
 
 
 @dataclass(frozen=True)
 class SolversConfig:
-    train: SolverConfig
-    eval: SolverConfig
+    train: SolverOptions
+    eval: SolverOptions
 
 
 @dataclass(frozen=True)
@@ -78,42 +96,51 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
+    """Training settings; ``time_budget_hours`` is a number of hours once the experiment is
+    resolved (``published``: the hours Table 5 prints for the experiment's cell)."""
+
     batch_size: int
-    accumulation_steps: int
     epochs: int
-    max_iterations: int | None
-    time_budget_hours: float | str | None
     seed: int
-    checkpoint_every_iterations: int
-    checkpoint_every_minutes: float
+    accumulation_steps: int = 1
+    max_iterations: int | None = None
+    time_budget_hours: float | Literal["published"] | None = None
+    checkpoint_every_iterations: int = 1000
+    checkpoint_every_minutes: float = 30.0
 
     def __post_init__(self) -> None:
-        budget = self.time_budget_hours
-        if isinstance(budget, str) and budget != PUBLISHED:
-            raise ConfigError(
-                "'training.time_budget_hours' must be a number, null or "
-                f"'{PUBLISHED}', got {budget!r}"
-            )
         if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
-            raise ConfigError(
-                "'training.batch_size', 'training.accumulation_steps' and 'training.epochs' "
-                "must be positive"
-            )
+            raise ValueError("batch_size, accumulation_steps and epochs must be positive")
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     batch_size: int
-    seed: int
+    seed: int = 0
 
 
 @dataclass(frozen=True)
 class FidConfig:
     temperatures: list[float]
     num_samples: int
-    reference_images: int | None
     batch_size: int
-    seed: int
+    reference_images: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Table5Cell:
+    """The published Table 5 cell an experiment reproduces."""
+
+    model: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class PaperCells:
+    """Where an experiment's numbers appear in the paper."""
+
+    table5: Table5Cell | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +157,7 @@ class Experiment:
     training: TrainingConfig
     evaluation: EvaluationConfig
     fid: FidConfig
-    paper: dict[str, Any]
+    paper: PaperCells = PaperCells()
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-serialisable data."""
@@ -140,6 +167,15 @@ class Experiment:
         """A short hash of the resolved configuration, for provenance."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def model_config(self, *, channels: int) -> MRCNFConfig:
+        """The library configuration of this experiment's model for images of ``channels``."""
+        return MRCNFConfig(
+            channels=channels,
+            **dataclasses.asdict(self.model),
+            train_solver=self.solver.train,
+            eval_solver=self.solver.eval,
+        )
 
 
 @dataclass(frozen=True)
@@ -152,19 +188,19 @@ class Params:
     @property
     def profile(self) -> str:
         """The profile selected in the file."""
-        return _require(self.raw, "profile", str, "profile")
+        return _require(self.raw, "profile", str)
 
     @property
     def profiles(self) -> list[str]:
-        return sorted(_require(self.raw, "profiles", dict, "profiles"))
+        return sorted(_require(self.raw, "profiles", dict))
 
     @property
     def experiment_ids(self) -> list[str]:
-        return list(_require(self.raw, "experiments", dict, "experiments"))
+        return list(_require(self.raw, "experiments", dict))
 
     @property
     def tolerances(self) -> dict[str, float]:
-        return _require(self.raw, "tolerances", dict, "tolerances")
+        return _require(self.raw, "tolerances", dict)
 
     @property
     def table7(self) -> dict[str, str]:
@@ -173,14 +209,14 @@ class Params:
         Raises:
             ConfigError: If an entry names an unknown experiment.
         """
-        models = _require(self.raw, "table7", dict, "table7")
+        models = _require(self.raw, "table7", dict)
         for experiment_id in models:
             if experiment_id not in self.experiment_ids:
                 raise ConfigError(f"{self.path}: table7 names unknown experiment {experiment_id!r}")
         return models
 
     def _profile(self, name: str) -> dict[str, Any]:
-        profiles = _require(self.raw, "profiles", dict, "profiles")
+        profiles = _require(self.raw, "profiles", dict)
         if name not in profiles:
             raise ConfigError(
                 f"{self.path}: unknown profile {name!r} (key 'profile' or --profile); "
@@ -207,18 +243,28 @@ class Params:
         """
         return self._profile(profile or self.profile).get("comparable", True)
 
+    def paper_experiments(self) -> dict[str, Experiment]:
+        """Every experiment at the ``paper`` profile: the paper's own architectures and hours,
+        whatever model another profile (such as ``smoke``) shrinks them to for training.
+
+        Raises:
+            ConfigError: An experiment is malformed, or there is no ``paper`` profile.
+        """
+        return {i: self.experiment(i, profile=PAPER_PROFILE) for i in self.experiment_ids}
+
     def experiment(self, experiment_id: str, *, profile: str | None = None) -> Experiment:
-        """Resolve and validate one experiment.
+        """Resolve and validate one experiment, its time budget in hours.
 
         Args:
             experiment_id: A key of ``experiments``.
             profile: A key of ``profiles`` (default: the file's ``profile``).
 
         Raises:
-            ConfigError: Unknown id or profile, or a missing, unknown or malformed value.
+            ConfigError: Unknown id or profile, a missing, unknown or malformed value, or a
+                ``published`` time budget for a cell that prints no hours.
         """
         profile = profile or self.profile
-        experiments = _require(self.raw, "experiments", dict, "experiments")
+        experiments = _require(self.raw, "experiments", dict)
         if experiment_id not in experiments:
             raise ConfigError(
                 f"{self.path}: unknown experiment {experiment_id!r}; "
@@ -226,15 +272,17 @@ class Params:
             )
         overrides = self._profile(profile)
         merged = _deep_merge(
-            _require(self.raw, "defaults", dict, "defaults"),
+            _require(self.raw, "defaults", dict),
             experiments[experiment_id] or {},
             overrides.get("all") or {},
             (overrides.get("experiments") or {}).get(experiment_id) or {},
         )
-        merged.setdefault("paper", {})
         try:
-            return _build(Experiment, {**merged, "id": experiment_id, "profile": profile}, "")
-        except ConfigError as error:
+            experiment = from_mapping(
+                Experiment, {**merged, "id": experiment_id, "profile": profile}
+            )
+            return _with_resolved_budget(experiment)
+        except SchemaError as error:
             raise ConfigError(f"{self.path}: {error}") from None
 
 
@@ -258,12 +306,30 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     return Params(path=path, raw=raw)
 
 
-def _require(mapping: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+def _with_resolved_budget(experiment: Experiment) -> Experiment:
+    """The experiment with a ``published`` time budget replaced by its Table 5 cell's hours."""
+    if experiment.training.time_budget_hours != PUBLISHED:
+        return experiment
+    from repro.published import load_published  # the published tables, read only when needed
+
+    cell = experiment.paper.table5
+    hours = None if cell is None else load_published().table5.hours(cell.model, cell.dataset)
+    if hours is None:
+        where = "no paper.table5 cell" if cell is None else f"{cell.model} on {cell.dataset}"
+        raise SchemaError(
+            f"experiments.{experiment.id}: training.time_budget_hours is 'published', but "
+            f"Table 5 prints no hours for it ({where}): set a number or null"
+        )
+    training = dataclasses.replace(experiment.training, time_budget_hours=hours)
+    return dataclasses.replace(experiment, training=training)
+
+
+def _require(mapping: Mapping[str, Any], key: str, kind: type) -> Any:
     if key not in mapping:
-        raise ConfigError(f"missing key '{where}'")
+        raise ConfigError(f"missing key '{key}'")
     value = mapping[key]
     if not isinstance(value, kind):
-        raise ConfigError(f"'{where}' must be a {kind.__name__}, got {value!r}")
+        raise ConfigError(f"'{key}' must be a {kind.__name__}, got {value!r}")
     return value
 
 
@@ -276,67 +342,3 @@ def _deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 merged[key] = value
     return merged
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """Construct dataclass ``cls`` from nested dicts, checking every field's type."""
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"'{where}' must be a mapping, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key '{_join(where, unknown[0])}' (known: {', '.join(fields)})")
-    kwargs = {}
-    for name in fields:
-        key = _join(where, name)
-        if name not in values:
-            raise ConfigError(f"missing key '{key}'")
-        kwargs[name] = _convert(hints[name], values[name], key)
-    return cls(**kwargs)
-
-
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key)
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is not type(None):
-                try:
-                    return _convert(option, value, key)
-                except ConfigError:
-                    continue
-        names = " or ".join("null" if o is type(None) else _name(o) for o in options)
-        raise ConfigError(f"'{key}' must be {names}, got {value!r}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"'{key}' must be a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"'{key}' must be a mapping, got {value!r}")
-        return value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, hint) and not _bool_as_number(hint, value):
-        return value
-    raise ConfigError(f"'{key}' must be {_name(hint)}, got {value!r}")
-
-
-def _bool_as_number(hint: Any, value: Any) -> bool:
-    return hint in (int, float) and isinstance(value, bool)
-
-
-def _name(hint: Any) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        hint, getattr(hint, "__name__", str(hint))
-    )
-
-
-def _join(where: str, name: str) -> str:
-    return f"{where}.{name}" if where else name

@@ -15,6 +15,11 @@ CHECKPOINTS = ("last", "best")
 TABLES_ROOT = Path("tables")
 
 
+def bench_result(experiment_id: str) -> Path:
+    """Where ``repro bench`` writes its measurements of an experiment."""
+    return runs_root() / "bench" / f"{experiment_id}.json"
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The files of one experiment's run: ``runs/<profile>/<experiment>/``."""

@@ -1,56 +1,80 @@
-"""Parameter counts of Table 6's configurations, from constructed models."""
+"""Exact parameter counts of constructed models, for Tables 5 and 6.
+
+The configurations are derived, never listed a second time: Table 6's printed rows, then the size
+of every experiment that fills a Table 5 cell (at the ``paper`` profile: the paper's
+architectures, whatever a profile trains). All are RGB models, as the paper counts them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 
 from mrcnf import MRCNF, MRCNFConfig, count_parameters
-from repro.config import ConfigError, Params
-from repro.files import write_json
-from repro.paths import runs_root
+from repro.config import Experiment, Params
+from repro.layout import ProfileLayout
+from repro.published import PAPER_CHANNELS, Published, load_published
+from repro.results import ParamCount, ParamCounts, write_result
 from repro.runtime import provenance
 
 
-def param_counts(params: Params) -> list[dict[str, int]]:
-    """Build every configuration of ``param_counts`` in params.yaml and count its parameters.
+class Configuration(NamedTuple):
+    """One model size to count."""
+
+    resolutions: int
+    blocks: int
+    width: int
+
+
+def configurations(
+    published: Published, experiments: Mapping[str, Experiment]
+) -> list[Configuration]:
+    """Table 6's rows (its "channels" are the width), then the Table 5 experiments' sizes.
+
+    Each configuration appears once, first where it first occurs, so the order is stable.
+    """
+    table6 = [Configuration(r.resolutions, r.blocks, r.channels) for r in published.table6.rows]
+    table5 = [
+        Configuration(e.model.resolutions, e.model.blocks, e.model.width)
+        for e in experiments.values()
+        if e.paper.table5 is not None
+    ]
+    return list(dict.fromkeys([*table6, *table5]))
+
+
+def count(configuration: Configuration) -> ParamCount:
+    """Construct the RGB model of ``configuration`` and count its parameters."""
+    config = MRCNFConfig(channels=PAPER_CHANNELS, **configuration._asdict())
+    return ParamCount(
+        **configuration._asdict(),
+        channels=PAPER_CHANNELS,
+        params=count_parameters(MRCNF(config)),
+    )
+
+
+def param_counts(params: Params, *, profile: str) -> ParamCounts:
+    """Count every configuration of :func:`configurations`, for ``profile``'s results.
 
     Raises:
-        ConfigError: If the ``param_counts`` section is malformed.
+        ConfigError: params.yaml is malformed.
+        PublishedDataError: The published data are malformed.
     """
-    section = params.raw.get("param_counts")
-    try:
-        channels, width = int(section["channels"]), int(section["width"])
-        configurations = [(int(r), int(b)) for r, b in section["configurations"]]
-    except (TypeError, KeyError, ValueError):
-        raise ConfigError(
-            f"{params.path}: 'param_counts' needs channels, width and configurations "
-            "as a list of [resolutions, blocks]"
-        ) from None
-    rows = []
-    for resolutions, blocks in configurations:
-        config = MRCNFConfig(channels=channels, resolutions=resolutions, blocks=blocks, width=width)
-        rows.append(
-            {
-                "resolutions": resolutions,
-                "blocks": blocks,
-                "width": width,
-                "channels": channels,
-                "params": count_parameters(MRCNF(config)),
-            }
-        )
-    return rows
+    found = configurations(load_published(), params.paper_experiments())
+    # The counts depend on nothing but the configurations, so those are what the hash stands for.
+    digest = hashlib.sha256(json.dumps(found).encode()).hexdigest()[:16]
+    return ParamCounts(
+        profile=profile,
+        rows=[count(configuration) for configuration in found],
+        provenance=provenance(profile=profile, params_hash=digest, device=torch.device("cpu")),
+    )
 
 
-def write_param_counts(params: Params, *, profile: str) -> dict[str, Any]:
-    """Count and write ``runs/<profile>/param_counts.json``."""
-    result = {
-        "profile": profile,
-        "rows": param_counts(params),
-        "provenance": provenance(
-            profile=profile, params_hash="param_counts", device=torch.device("cpu")
-        ),
-    }
-    write_json(runs_root() / profile / "param_counts.json", result)
-    return result
+def write_param_counts(params: Params, *, profile: str) -> ParamCounts:
+    """Count (see :func:`param_counts`) and write the profile's parameter counts."""
+    counts = param_counts(params, profile=profile)
+    write_result(ProfileLayout(profile).param_counts, counts)
+    return counts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -10,37 +9,24 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display is needed or wanted
 from matplotlib import pyplot as plt
 
-from repro.published import Published
-from repro.tables import Results
+from repro.tables import TableInputs
+from repro.tables.table7 import table7_experiments
 
 
-def plot_fid_vs_temperature(
-    *,
-    published: Published,
-    results_dir: Path,
-    table7: Mapping[str, str],
-    profile: str,
-    comparable: bool,
-    out: Path,
-) -> Path:
-    """Draw FID against sampling temperature for every Table 7 model and write a PNG.
+def plot_fid_vs_temperature(inputs: TableInputs, *, out: Path) -> Path:
+    """Draw FID against sampling temperature for every Table 7 model and write the PNG ``out``.
 
-    Args:
-        published: The published numbers.
-        results_dir: ``runs/<profile>``.
-        table7: Experiment id -> the Table 7 model it reproduces.
-        profile: The results' profile.
-        comparable: Whether its numbers are comparable with the paper's (labelled if not).
-        out: The PNG to write.
+    The figure is labelled when the profile's numbers are not comparable with the paper's.
 
-    Returns:
-        ``out``.
+    Raises:
+        TableConfigError: params.yaml's ``table7`` names a model the paper does not print.
+        ResultsError: An FID file is malformed or belongs elsewhere.
     """
-    results = Results(results_dir, profile=profile)
+    published, results, profile = inputs.published, inputs.results, inputs.profile
     temperatures = published.table7.temperatures
     published_rows = {row.model: row for row in published.table7.rows}
     figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for index, (experiment, model) in enumerate(table7.items()):
+    for index, (model, experiment) in enumerate(table7_experiments(inputs).items()):
         colour = f"C{index}"
         printed = published_rows[model].fid
         axes.plot(
@@ -57,7 +43,7 @@ def plot_fid_vs_temperature(
             axes.plot(*zip(*points, strict=True), "-s", color=colour, label=f"{model} (ours)")
     axes.set_xlabel("sampling temperature T")
     axes.set_ylabel("FID (lower is better)")
-    caption = "" if comparable else f" — {profile} profile, not comparable"
+    caption = "" if inputs.comparable else f" — {profile} profile, not comparable"
     axes.set_title(f"FID vs temperature, CIFAR10 models{caption}")
     axes.invert_xaxis()
     axes.grid(alpha=0.3)

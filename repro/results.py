@@ -48,7 +48,10 @@ class Provenance:
 
 
 class Result:
-    """What every result dataclass shares: its JSON form and its numeric metrics."""
+    """What every result dataclass shares: its JSON form and its numeric metrics.
+
+    Fields added after a kind of result was first written have defaults, so older files still read.
+    """
 
     # The fields a user compares across runs: the only ones DVC shows as metrics.
     METRICS: ClassVar[tuple[str, ...]] = ()
@@ -109,10 +112,10 @@ class TrainSummary(Result):
     train_hours: float
     seconds_per_iteration: float
     stopped_by: StoppedBy
-    time_budget_hours: float | None
-    final_bpd: float | None
-    processes: int
     provenance: Provenance
+    time_budget_hours: float | None = None
+    final_bpd: float | None = None
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,15 @@ class BpdResult(Result):
     METRICS: ClassVar[tuple[str, ...]] = ("bpd", "bpd_bin_centre", "nfe_mean")
     experiment: str
     profile: str
-    checkpoint: str
     bpd: float
     bpd_bin_centre: float
     bpd_per_resolution: list[float]
     num_images: int
     nfe_mean: float
     images_per_second: float
-    processes: int
     provenance: Provenance
+    checkpoint: str = "last"
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -166,10 +169,10 @@ class FidResult(Result):
     kid_mean: float
     kid_std: float
     num_samples: int
-    seeds: list[int]
-    reference: FidReference
-    extractor: FidExtractor
     provenance: Provenance
+    seeds: list[int] | None = None
+    reference: FidReference | None = None
+    extractor: FidExtractor | None = None
 
 
 @dataclass(frozen=True)

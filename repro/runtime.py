@@ -5,26 +5,34 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
-from typing import Any
 
 import numpy as np
 import torch
 
+from repro.errors import ReproError
+from repro.results import Hardware, Provenance
+
 DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceError(ReproError):
+    """A device that is unknown or unavailable."""
 
 
 def resolve_device(name: str) -> torch.device:
     """Turn ``auto``/``cpu``/``cuda`` into a device.
 
     Raises:
-        ValueError: If ``cuda`` is asked for and unavailable, or the name is unknown.
+        DeviceError: If ``cuda`` is asked for and unavailable, or the name is unknown.
     """
     if name not in DEVICES:
-        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+        raise DeviceError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but torch sees no CUDA device: use --device cpu")
+        raise DeviceError(
+            "--device cuda asked for, but torch sees no CUDA device: use --device cpu"
+        )
     return torch.device(name)
 
 
@@ -43,6 +51,12 @@ def configure_numerics(*, tf32: bool, autotune: bool = True) -> None:
     torch.backends.cudnn.benchmark = autotune
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read after it measures that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def derived_seed(*keys: int) -> int:
     """A well-mixed 63-bit seed from integer keys (run seed, stream, step, …)."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> 1)
@@ -53,13 +67,13 @@ def generator(device: torch.device | str, *keys: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(derived_seed(*keys))
 
 
-def hardware(device: torch.device) -> dict[str, str]:
+def hardware(device: torch.device) -> Hardware:
     """Describe where a number was measured."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
         name = f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-    return {"device": name, "torch": torch.__version__}
+    return Hardware(device=name, torch=torch.__version__)
 
 
 def git_commit() -> str:
@@ -79,12 +93,12 @@ def git_commit() -> str:
     return f"{commit}+dirty" if dirty else commit
 
 
-def provenance(*, profile: str, params_hash: str, device: torch.device) -> dict[str, Any]:
+def provenance(*, profile: str, params_hash: str, device: torch.device) -> Provenance:
     """Where, when and from what a result was produced."""
-    return {
-        "profile": profile,
-        "git_commit": git_commit(),
-        "params_hash": params_hash,
-        "hardware": hardware(device),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    return Provenance(
+        profile=profile,
+        git_commit=git_commit(),
+        params_hash=params_hash,
+        hardware=hardware(device),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -1,4 +1,4 @@
-"""Sampling at a temperature, one seed per image (METHOD §5)."""
+"""Sampling at a temperature, one seed per image: a sample depends on its seed alone."""
 
 from __future__ import annotations
 
@@ -13,21 +13,27 @@ from torchvision.utils import save_image
 
 from mrcnf import MRCNF, SolverOptions, quantize
 from mrcnf.cnf import PER_SAMPLE
-from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.distributed import SINGLE_PROCESS, World
+from repro.errors import ReproError
+from repro.layout import RunLayout
+from repro.models import load_model
+
+
+class SamplingSettingError(ReproError):
+    """A temperature or sample count that cannot give a meaningful result."""
 
 
 def check_sampling_request(*, temperature: float, num_samples: int) -> None:
     """Reject settings that cannot give a meaningful FID.
 
     Raises:
-        ValueError: Temperature outside (0, 2] or fewer than 2 samples.
+        SamplingSettingError: Temperature outside (0, 2] or fewer than 2 samples.
     """
     if not 0 < temperature <= 2:
-        raise ValueError(f"temperature must lie in (0, 2], got {temperature}")
+        raise SamplingSettingError(f"temperature must lie in (0, 2], got {temperature}")
     if num_samples < 2:
-        raise ValueError(f"FID needs at least 2 samples, got {num_samples}")
+        raise SamplingSettingError(f"FID needs at least 2 samples, got {num_samples}")
 
 
 @torch.no_grad()
@@ -73,7 +79,7 @@ def generate_images(
 
 
 def sample_run(
-    run_dir: Path,
+    layout: RunLayout,
     experiment: Experiment,
     *,
     seeds: Sequence[int],
@@ -86,9 +92,9 @@ def sample_run(
     """:func:`generate_images` from the last checkpoint of a run, at its images' size.
 
     Raises:
-        CheckpointError: No usable checkpoint in ``run_dir``.
+        CheckpointError: No usable checkpoint in the run.
     """
-    model, (_, height, width) = load_model(run_dir, experiment, device=device)
+    model, (_, height, width) = load_model(layout, experiment, device=device)
     return generate_images(
         model,
         seeds=seeds,

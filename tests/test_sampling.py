@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from repro.sampling import check_sampling_request, generate_images, save_samples
+from repro.sampling import (
+    SamplingSettingError,
+    check_sampling_request,
+    generate_images,
+    save_samples,
+)
 from tests.test_model import tiny_model
 
 
@@ -43,7 +48,7 @@ def test_an_image_depends_on_its_own_seed_only() -> None:
 def test_temperature_outside_zero_two_or_fewer_than_two_samples_is_refused(
     temperature: float, count: int
 ) -> None:
-    with pytest.raises(ValueError, match=r"temperature must lie in|at least 2 samples"):
+    with pytest.raises(SamplingSettingError, match=r"temperature must lie in|at least 2 samples"):
         check_sampling_request(temperature=temperature, num_samples=count)
 
 

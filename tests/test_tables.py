@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +14,10 @@ import pytest
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from repro.config import load_params
-from repro.published import PUBLISHED_DIR, PublishedDataError, load_published
+from repro.config import Table5Cell, load_params
+from repro.errors import ReproError
+from repro.layout import ProfileLayout
+from repro.published import PublishedDataError, load_published
 from repro.tables import (
     FORMATS,
     TABLES,
@@ -23,6 +25,7 @@ from repro.tables import (
     Status,
     Table,
     TableConfigError,
+    TableInputs,
     compare_all,
     render,
     render_summary,
@@ -32,25 +35,17 @@ from repro.tables import (
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 TOLERANCES = {"bpd": 0.05, "fid_relative": 0.10, "hours_relative": 0.25}
-
-
-# id: (dataset, resolutions, blocks, its Table 5 row, its Table 7 row), as the caller passes them.
-_RUNS = {
-    "cifar10-2res-small": ("cifar10", 2, 8, "2-resolution MRCNF (small)", "2-resolution MRCNF"),
-    "cifar10-3res-small": ("cifar10", 3, 6, "3-resolution MRCNF (small)", "3-resolution MRCNF"),
-    "cifar10-1res-fid": ("cifar10", 1, 14, None, "1-resolution CNF"),
-    "imagenet32-1res": ("imagenet32", 1, 20, "RNODE (re-implemented)", None),
-    "imagenet64-2res-big": ("imagenet64", 2, 40, "2-resolution MRCNF (big)", None),
-    "imagenet128-4res": ("imagenet128", 4, 8, "4-resolution MRCNF", None),
-}
-EXPERIMENTS = {
-    run: {
-        **{"dataset": dataset, "resolutions": resolutions, "blocks": blocks, "width": 64},
-        **({"table5": {"model": table5, "dataset": dataset}} if table5 else {}),
-        **({"table7": {"model": table7}} if table7 else {}),
-    }
-    for run, (dataset, resolutions, blocks, table5, table7) in _RUNS.items()
-}
+# The experiments of params.yaml the fixtures hold results of, and two that are not run
+# (cifar10-1res, imagenet32-1res), at the paper profile as TableInputs.from_params pins them.
+RUNS = (
+    "cifar10-2res-small",
+    "cifar10-3res-small",
+    "cifar10-1res",
+    "imagenet32-1res",
+    "imagenet64-2res-big",
+    "imagenet128-4res",
+)
+EXPERIMENTS = {run: PARAMS.experiment(run, profile="paper") for run in RUNS}
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +53,25 @@ def published():
     return load_published()
 
 
-def build(number: int, published, *, profile="paper", results_dir=None, experiments=EXPERIMENTS):
-    return TABLES[number](
-        published=published,
-        results_dir=FIXTURES / profile if results_dir is None else results_dir,
+@pytest.fixture(autouse=True)
+def fixture_runs(monkeypatch):
+    """Results are read from the fixtures: ``runs/<profile>`` is ``FIXTURES/<profile>``."""
+    monkeypatch.setenv("MRCNF_RUNS", str(FIXTURES))
+
+
+def inputs(published, *, profile="paper", experiments=EXPERIMENTS, table7=None, tolerances=None):
+    return TableInputs(
         experiments=experiments,
-        tolerances=TOLERANCES,
-        profile=profile,
+        table7=PARAMS.table7 if table7 is None else table7,
+        layout=ProfileLayout(profile),
         comparable=PARAMS.comparable(profile),
+        tolerances=TOLERANCES if tolerances is None else tolerances,
+        published=published,
     )
+
+
+def build(number: int, published, **options):
+    return TABLES[number](inputs(published, **options))
 
 
 def cell(table: Table, row: str, column: str):
@@ -74,73 +79,6 @@ def cell(table: Table, row: str, column: str):
     keys = [c.key for c in table.columns]
     (match,) = [r for r in table.rows if table.row_name(r) == row]
     return match.cells[keys.index(column)]
-
-
-# Published data --------------------------------------------------------------------------------
-
-
-def test_published_data_loads_with_printed_precision(published):
-    assert [g.name for g in published.table5.groups][-1].startswith("Multi-resolution")
-    assert len(published.table6.rows) == 9
-    assert published.table6.rows[2].params.text == "1.10"
-    assert published.table6.rows[2].params.decimals == 2
-    assert published.table7.temperatures == (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
-    assert all(len(row.fid) == 6 for row in published.table7.rows)
-    (ffjord,) = [r for g in published.table5.groups for r in g.rows if r.model == "FFJORD"]
-    assert ffjord.cells["imagenet64"].bpd == "x"
-    assert ffjord.cells["imagenet32"].hours == ">5days"
-    assert ffjord.cells["imagenet32"].mark == "‡"
-    assert published.table5.imagenet128[-1].cells["imagenet128"].params.text == "2.74"
-
-
-def test_published_files_keep_the_provenance_header():
-    for path in sorted(PUBLISHED_DIR.glob("*.yaml")):
-        head = path.read_text(encoding="utf-8")[:600]
-        assert head.startswith("# Published numbers of"), path
-        assert "Provenance: transcribed by hand" in head, path
-
-
-@pytest.mark.parametrize(
-    ("file", "old", "new", "message"),
-    [
-        (
-            "table7.yaml",
-            "[89.55, 106.21, 171.53, 261.64, 370.38, 435.17]",
-            "[89.55, 106.21, 171.53, 261.64, 370.38]",
-            "table7.yaml: rows[1].fid has 5 values, expected 6 (one per temperature)",
-        ),
-        (
-            "table5.yaml",
-            "{model: PixelRNN, cifar10: {bpd: 3.00}",
-            "{model: PixelRNN, cifar10: {bpd: failed}",
-            "table5.yaml: groups[0].rows[0].cifar10.bpd is 'failed', expected a number or \"x\"",
-        ),
-        (
-            "table6.yaml",
-            "{resolutions: 1, channels: 64, blocks: 2, params: 0.16}",
-            "{resolutions: 1, channels: 64, blocks: 2}",
-            "table6.yaml: rows[0].params is missing",
-        ),
-        (
-            "table5.yaml",
-            'hours: 40.39, mark: "§"',
-            'hours: 40.39, mark: "%"',
-            "table5.yaml: groups[2].rows[2].imagenet32.mark is '%', not one of the marks",
-        ),
-    ],
-)
-def test_published_schema_violation_names_file_and_key_path(tmp_path, file, old, new, message):
-    for path in PUBLISHED_DIR.glob("*.yaml"):
-        shutil.copy(path, tmp_path / path.name)
-    text = (tmp_path / file).read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    (tmp_path / file).write_text(text.replace(old, new), encoding="utf-8")
-    with pytest.raises(PublishedDataError) as caught:
-        load_published(tmp_path)
-    error = str(caught.value)
-    assert "\n" not in error
-    assert error.startswith(str(tmp_path / file))
-    assert message in error
 
 
 # Statuses --------------------------------------------------------------------------------------
@@ -152,7 +90,7 @@ def test_table5_within_and_outside_tolerance(published):
     bpd = cell(table, row, "cifar10.bpd")
     assert bpd.status is Status.REPRODUCED
     assert bpd.difference == pytest.approx(0.03)
-    assert bpd.provenance.device == "NVIDIA H200"
+    assert bpd.provenance.hardware.device == "NVIDIA H200"
     assert bpd.source.name == "eval_bpd.json"
     hours = cell(table, row, "cifar10.hours")
     assert hours.status is Status.DIFFERS
@@ -220,25 +158,41 @@ def test_smoke_profile_is_never_comparable_except_parameter_counts(published):
     )
 
 
-def test_results_from_another_profile_are_rejected(published, tmp_path):
-    shutil.copytree(FIXTURES / "smoke", tmp_path / "paper")
-    with pytest.raises(ResultsError, match="profile is 'smoke', expected 'paper'"):
-        build(5, published, results_dir=tmp_path / "paper")
+# Configuration against the published tables ----------------------------------------------------
 
 
-def test_malformed_results_file_is_a_one_line_error(published, tmp_path):
-    shutil.copytree(FIXTURES / "paper", tmp_path / "paper")
-    broken = tmp_path / "paper" / "cifar10-2res-small" / "eval_bpd.json"
-    broken.write_text('{"bpd": 3.6', encoding="utf-8")
-    with pytest.raises(ResultsError) as caught:
-        build(5, published, results_dir=tmp_path / "paper")
-    assert str(caught.value).startswith(str(broken)) and "\n" not in str(caught.value)
+def _claiming(experiment: str, model: str, dataset: str):
+    cell = Table5Cell(model=model, dataset=dataset)
+    spec = EXPERIMENTS[experiment]
+    return dataclasses.replace(spec, paper=dataclasses.replace(spec.paper, table5=cell))
 
 
 def test_experiment_naming_no_published_cell_is_rejected(published):
-    experiments = {"x": {"table5": {"model": "No such model", "dataset": "cifar10"}}}
-    with pytest.raises(TableConfigError, match=r"experiments\.x\.table5 names"):
+    experiments = {**EXPERIMENTS, "x": _claiming("cifar10-1res", "No such model", "cifar10")}
+    with pytest.raises(TableConfigError, match=r"experiments\.x\.paper\.table5 names"):
         build(5, published, experiments=experiments)
+
+
+def test_two_experiments_may_not_fill_one_cell(published):
+    twin = _claiming("cifar10-1res", "2-resolution MRCNF (small)", "cifar10")
+    with pytest.raises(
+        TableConfigError, match=r"same Table 5 cell as experiments\.cifar10-2res-small\."
+    ):
+        build(5, published, experiments={**EXPERIMENTS, "twin": twin})
+    table7 = {"cifar10-2res-small": "2-resolution MRCNF", "cifar10-1res": "2-resolution MRCNF"}
+    with pytest.raises(TableConfigError, match=r"table7\.cifar10-1res names the same Table 7"):
+        build(7, published, table7=table7)
+    with pytest.raises(TableConfigError, match=r"table7\.cifar10-1res names 'No such row'"):
+        build(7, published, table7={"cifar10-1res": "No such row"})
+
+
+def test_inputs_refuse_bad_tolerances_and_unknown_table7_experiments(published):
+    with pytest.raises(TableConfigError, match=r"tolerances\.fid_relative is None"):
+        inputs(published, tolerances={"bpd": 0.05, "hours_relative": 0.25})
+    with pytest.raises(TableConfigError, match="table7 names unknown experiment 'nope'"):
+        inputs(published, table7={"nope": "1-resolution CNF"})
+    for error in (TableConfigError, ResultsError, PublishedDataError):
+        assert issubclass(error, ReproError)
 
 
 # Table 6 ---------------------------------------------------------------------------------------
@@ -257,7 +211,7 @@ EXACT_COUNTS = {
 
 
 def test_table6_two_rows_differ_by_a_hundredth_and_seven_match(published):
-    table = build(6, published, experiments={})
+    table = build(6, published, experiments={}, table7={})
     by_config = {(int(r.labels[0]), int(r.labels[2])): r.cells[0] for r in table.rows}
     assert {k: c.reproduced for k, c in by_config.items()} == EXACT_COUNTS
     differing = {k for k, c in by_config.items() if c.status is Status.DIFFERS}
@@ -290,7 +244,9 @@ def test_table7_fid_relative_tolerance_and_decided_sizes(published):
 
 @pytest.fixture(scope="module")
 def tables(published):
-    return [build(number, published) for number in TABLES]
+    with pytest.MonkeyPatch.context() as patch:  # built once, so outside fixture_runs
+        patch.setenv("MRCNF_RUNS", str(FIXTURES))
+        return [build(number, published) for number in TABLES]
 
 
 def test_every_format_renders(tables):
@@ -347,14 +303,7 @@ def test_write_tables_writes_md_tex_csv(tables, tmp_path):
 
 
 def test_compare_all_sorts_differences_worst_first(published):
-    summary = compare_all(
-        published=published,
-        results_dir=FIXTURES / "paper",
-        experiments=EXPERIMENTS,
-        tolerances=TOLERANCES,
-        profile="paper",
-        comparable=True,
-    )
+    summary = compare_all(inputs(published))
     severities = [ref.severity for ref in summary.differing]
     assert severities == sorted(severities, reverse=True)
     worst = summary.differing[0]
@@ -370,12 +319,13 @@ def test_compare_all_sorts_differences_worst_first(published):
     assert summary.counts[Status.NOT_RUN] == len(summary.not_run)
     out = io.StringIO()
     Console(file=out, width=200).print(render_summary(summary))
-    assert "worst first" in out.getvalue() and "cifar10-1res-fid" in out.getvalue()
+    assert "worst first" in out.getvalue() and "cifar10-1res" in out.getvalue()
 
 
 def test_table_code_does_not_import_torch():
     # A fresh interpreter: other test modules in this session may import torch themselves.
-    code = "import sys, repro.tables, repro.published; print('torch' in sys.modules)"
+    modules = "repro.tables, repro.tables.inputs, repro.published, repro.layout"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +15,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from repro.checkpoint import CheckpointError, checkpoint_path
+from repro.checkpoint import CheckpointError
 from repro.config import load_params
-from repro.evaluate import evaluate_run
+from repro.eval_bpd import evaluate_run
+from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
-from repro.train import epoch_order, learning_rate, train
+from repro.optimization import learning_rate
+from repro.train import epoch_order, train
 from tests.profiles import params_with_profile, tiny_profile
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CPU = torch.device("cpu")
 TIMING_COLUMNS = {"seconds", "images_per_second"}
 
@@ -64,7 +69,7 @@ def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
             break
         time.sleep(0.02)
     assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    interrupted_at = torch.load(checkpoint_path(killed_dir), weights_only=True)["state"][
+    interrupted_at = torch.load(RunLayout(killed_dir).checkpoint(), weights_only=True)["state"][
         "iteration"
     ]
     assert 0 < interrupted_at < 30
@@ -73,64 +78,89 @@ def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
     straight_dir = tmp_path / "straight" / "tiny" / "cifar10-2res-small"
     assert _metrics(killed_dir) == _metrics(straight_dir)
     assert len(_metrics(straight_dir)) == 30
-    straight = torch.load(checkpoint_path(straight_dir), weights_only=True)
-    resumed = torch.load(checkpoint_path(killed_dir), weights_only=True)
+    straight = torch.load(RunLayout(straight_dir).checkpoint(), weights_only=True)
+    resumed = torch.load(RunLayout(killed_dir).checkpoint(), weights_only=True)
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
 
 
 def test_forty_iterations_on_mnist_lower_the_training_bpd_markedly(tmp_path: Path) -> None:
     experiment = load_params(REPO / "params.yaml").experiment("cifar10-2res-small", profile="smoke")
-    summary = train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    summary = train(experiment, run_dir=tmp_path, device=CPU)
     bpd = [float(row["bpd"]) for row in _metrics(tmp_path)]
-    assert (summary["iterations"], len(bpd)) == (40, 40)
+    assert (summary.iterations, len(bpd)) == (40, 40)
     assert sum(bpd[-5:]) / 5 < bpd[0] - 2.0, bpd
-    assert checkpoint_path(tmp_path, "best").exists()
+    assert RunLayout(tmp_path).checkpoint("best").exists()
 
 
 def test_truncated_checkpoint_is_reported_and_left_on_disk(
     params_file: Path, tmp_path: Path
 ) -> None:
     experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
-    last = checkpoint_path(tmp_path)
+    last = RunLayout(tmp_path).checkpoint()
     last.parent.mkdir(parents=True)
     last.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError, match=r"corrupt or unreadable.*left untouched") as error:
-        train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+        train(experiment, run_dir=tmp_path, device=CPU)
     assert "\n" not in str(error.value)
     assert last.read_bytes() == b"PK\x03\x04 truncated"
 
 
 def test_checkpoint_of_another_architecture_is_refused(params_file: Path, tmp_path: Path) -> None:
-    params = load_params(params_file)
-    small = params.experiment("cifar10-2res-small", profile="tiny")
-    train(small, run_dir=tmp_path, device=CPU, time_budget_hours=None)
-    big = params.experiment("cifar10-2res-big", profile="tiny")
+    small = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
+    train(small, run_dir=tmp_path, device=CPU)
+    bigger = dataclasses.replace(small, model=dataclasses.replace(small.model, blocks=2))
     with pytest.raises(CheckpointError, match=r"model\.blocks"):
-        train(
-            type(big)(
-                **{**big.__dict__, "model": type(big.model)(**{**big.model.__dict__, "blocks": 2})}
-            ),
-            run_dir=tmp_path,
-            device=CPU,
-            time_budget_hours=None,
-        )
+        train(bigger, run_dir=tmp_path, device=CPU)
+
+
+def test_a_setting_that_does_not_change_the_trained_model_lets_a_run_resume(
+    params_file: Path, tmp_path: Path
+) -> None:
+    experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
+    train(experiment, run_dir=tmp_path, device=CPU)
+    longer = dataclasses.replace(
+        experiment,
+        data=dataclasses.replace(experiment.data, limit_test=16),
+        training=dataclasses.replace(experiment.training, max_iterations=32),
+    )
+    assert train(longer, run_dir=tmp_path, device=CPU).iterations == 32
 
 
 def test_time_budget_stops_training(params_file: Path, tmp_path: Path) -> None:
     experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
-    summary = train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=1e-9)
-    assert (summary["stopped_by"], summary["iterations"]) == ("time_budget", 1)
+    budget = dataclasses.replace(experiment.training, time_budget_hours=1e-9)
+    summary = train(dataclasses.replace(experiment, training=budget), run_dir=tmp_path, device=CPU)
+    assert (summary.stopped_by, summary.iterations) == ("time_budget", 1)
+
+
+def test_checkpoint_of_the_previous_format_resumes_and_evaluates(tmp_path: Path) -> None:
+    # Written before settings had defaults and the configuration was versioned: 2 iterations of
+    # this profile's cifar10-2res-small on 8×8 MNIST.
+    profile = tiny_profile(
+        limit_train=96, limit_test=32, max_iterations=4, checkpoint_every_iterations=2
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(params_with_profile("tiny", profile))
+    experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
+    layout = RunLayout(tmp_path / "run")
+    layout.checkpoints.mkdir(parents=True)
+    shutil.copy(FIXTURES / "v1_checkpoint" / "last.pt", layout.checkpoint())
+    assert torch.load(layout.checkpoint(), weights_only=True)["state"]["iteration"] == 2
+
+    assert train(experiment, run_dir=layout.root, device=CPU).iterations == 4
+    result = evaluate_run(experiment, run_dir=layout.root, device=CPU)
+    assert result.num_images == 32 and 0 < result.bpd < 20
 
 
 def test_evaluation_reports_consistent_bpd_terms(params_file: Path, tmp_path: Path) -> None:
     experiment = load_params(params_file).experiment("cifar10-3res-small", profile="tiny")
-    train(experiment, run_dir=tmp_path, device=CPU, time_budget_hours=None)
+    train(experiment, run_dir=tmp_path, device=CPU)
     result = evaluate_run(experiment, run_dir=tmp_path, device=CPU)
-    assert result["num_images"] == 64
-    assert sum(result["bpd_per_resolution"]) + 8 == pytest.approx(result["bpd"], abs=1e-6)
-    assert abs(result["bpd"] - result["bpd_bin_centre"]) < 0.5
-    assert (tmp_path / "eval_bpd.json").exists()
+    assert result.num_images == 64
+    assert sum(result.bpd_per_resolution) + 8 == pytest.approx(result.bpd, abs=1e-6)
+    assert abs(result.bpd - result.bpd_bin_centre) < 0.5
+    assert RunLayout(tmp_path).eval_bpd.exists()
 
 
 def test_missing_dataset_is_one_line_from_the_command_line(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from torch.profiler import ProfilerActivity, profile
 from mrcnf import MRCNF
 from repro.bench.variants import Variant, bench_images, bench_model, default_variant
 from repro.config import Experiment
-from repro.runtime import configure_numerics
+from repro.optimization import StepOutcome, optimization_step
+from repro.runtime import configure_numerics, synchronize
 from repro.sampling import generate_images
-from repro.train import loss_terms
 
 # Dense peak arithmetic (FLOP/s) by device name, float32 and TF32, from the vendors' data sheets.
 PEAK_FLOPS: dict[str, dict[str, float]] = {
@@ -44,11 +44,6 @@ def velocity_flops(model: MRCNF, height: int, width: int) -> list[float]:
     return flops
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -63,10 +58,10 @@ def _timed(run: Callable[[], object], device: torch.device, *, repeats: int = 3)
     run()
     durations = []
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)
         began = time.perf_counter()
         run()
-        _sync(device)
+        synchronize(device)
         durations.append(time.perf_counter() - began)
     return statistics.median(durations)
 
@@ -95,24 +90,17 @@ def prepare(
     return model, bench_images(experiment, batch_size=batch_size).to(device)
 
 
-def training_step(
-    model: MRCNF, optimizer: torch.optim.Optimizer, x: torch.Tensor, experiment: Experiment
-) -> tuple[float, float, list[int]]:
-    """One training iteration: seconds of its forward and backward passes, forward NFE per block."""
-    device = x.device
+def training_iteration(
+    model: MRCNF,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    experiment: Experiment,
+    *,
+    iteration: int = 0,
+) -> StepOutcome:
+    """One iteration of training, exactly as ``repro train`` runs it (the same step function)."""
     model.train()
-    model.reset_function_evaluations()
-    _sync(device)
-    began = time.perf_counter()
-    loss = loss_terms(model.density(x), experiment.loss)[0]
-    _sync(device)
-    middle = time.perf_counter()
-    counts = [block.nfe for block in model.blocks]
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    _sync(device)
-    return middle - began, time.perf_counter() - middle, counts
+    return optimization_step(model, optimizer, x, experiment=experiment, iteration=iteration)
 
 
 def time_training(
@@ -127,17 +115,19 @@ def time_training(
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
     flops = velocity_flops(model, *x.shape[-2:])
+    micro_batch = len(x) / experiment.training.accumulation_steps
     forward_s = backward_s = forward_flops = 0.0
     nfe_forward = nfe_backward = 0
     for step in range(iterations + 1):
-        forward, backward, counts = training_step(model, optimizer, x, experiment)
+        outcome = training_iteration(model, optimizer, x, experiment, iteration=step)
         if step == 0:
             continue
-        forward_s += forward
-        backward_s += backward
-        forward_flops += 3 * len(x) * sum(n * f for n, f in zip(counts, flops, strict=True))
-        nfe_forward += sum(counts)
-        nfe_backward += model.function_evaluations - sum(counts)
+        forward_s += outcome.forward_seconds
+        backward_s += outcome.backward_seconds
+        counts = outcome.forward_evaluations
+        forward_flops += 3 * micro_batch * sum(n * f for n, f in zip(counts, flops, strict=True))
+        nfe_forward += outcome.nfe_forward
+        nfe_backward += outcome.nfe_backward
     return {
         "seconds_per_iteration": (forward_s + backward_s) / iterations,
         "ms_per_evaluation_forward": 1e3 * forward_s / max(nfe_forward, 1),
@@ -223,14 +213,13 @@ def kernel_profile(experiment: Experiment, *, device: torch.device, batch_size: 
     variant = default_variant(experiment)
     model, x = prepare(experiment, variant, device=device, batch_size=batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
-    training_step(model, optimizer, x, experiment)  # warm-up
-    forward, backward, _ = training_step(model, optimizer, x, experiment)
-    seconds = forward + backward
+    training_iteration(model, optimizer, x, experiment)  # warm-up
+    seconds = training_iteration(model, optimizer, x, experiment).seconds
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as profiler:
-        training_step(model, optimizer, x, experiment)
+        training_iteration(model, optimizer, x, experiment)
     events = profiler.events()
     result: dict[str, Any] = {
         "seconds_per_iteration": seconds,

@@ -11,8 +11,13 @@ import torch
 from repro.bench.measure import bench_variant, kernel_profile
 from repro.bench.variants import REFERENCE, VARIANTS, default_variant
 from repro.config import Experiment
-from repro.datasets import TRAIN_IMAGES
+from repro.datasets.registry import DATASETS
+from repro.errors import ReproError
 from repro.train import scheduled_iterations
+
+
+class BenchSettingError(ReproError):
+    """A benchmark that cannot run as asked."""
 
 
 def bench(
@@ -33,13 +38,15 @@ def bench(
         the authors' formulation on the same inputs); and the default path's kernel profile.
 
     Raises:
-        ValueError: An unknown variant, or TF32 asked for off CUDA.
+        BenchSettingError: An unknown variant, or TF32 asked for off CUDA.
     """
     unknown = [name for name in variants if name not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+        raise BenchSettingError(
+            f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}"
+        )
     if device.type != "cuda" and any(VARIANTS[name].tf32 for name in variants):
-        raise ValueError("TF32 variants need --device cuda")
+        raise BenchSettingError("TF32 variants need --device cuda: leave them out on a CPU")
     batch = batch_size or experiment.training.batch_size
     names = [REFERENCE, *(name for name in variants if name != REFERENCE)]
     rows = {}
@@ -124,7 +131,7 @@ def project(
 
 def pinned_iterations(experiment: Experiment) -> int:
     """Iterations of the experiment's schedule on its whole training split."""
-    images = experiment.data.limit_train or TRAIN_IMAGES[experiment.data.dataset]
+    images = experiment.data.limit_train or DATASETS[experiment.data.dataset].train_images
     return scheduled_iterations(experiment.training, num_images=images)
 
 

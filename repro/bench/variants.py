@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
-from mrcnf import MRCNF, dequantize
-from repro.checkpoint import model_config
+from mrcnf import MRCNF, SolverOptions, dequantize
 from repro.config import Experiment
-from repro.datasets import image_shape
+from repro.datasets.registry import image_shape
+from repro.models import build_model
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class Variant:
         if self.compiled and self.autograd_vjp:
             raise ValueError("a compiled variant needs the explicit vector-Jacobian product")
 
+    def train_solver(self, experiment: Experiment) -> SolverOptions:
+        """The experiment's training solver, backpropagating as this variant does."""
+        return dataclasses.replace(experiment.solver.train, adjoint=self.adjoint)
+
 
 REFERENCE = "authors"
 VARIANTS: dict[str, Variant] = {
@@ -64,13 +68,13 @@ def bench_model(experiment: Experiment, variant: Variant, *, seed: int = 0) -> M
     divergence exactly zero; here it keeps PyTorch's default initialisation, so the dynamics are
     not trivial and comparing the variants' log-likelihoods means something.
     """
-    config = model_config(experiment, channels=image_shape(experiment.data)[0])
-    train_solver = dataclasses.replace(config.train_solver, adjoint=variant.adjoint)
-    config = dataclasses.replace(config, train_solver=train_solver)
-    if variant.autograd_vjp and config.divergence == "hutchinson":
-        config = dataclasses.replace(config, divergence="hutchinson_autograd")
+    solver = dataclasses.replace(experiment.solver, train=variant.train_solver(experiment))
+    model_settings = experiment.model
+    if variant.autograd_vjp and model_settings.divergence == "hutchinson":
+        model_settings = dataclasses.replace(model_settings, divergence="hutchinson_autograd")
+    variant_experiment = dataclasses.replace(experiment, model=model_settings, solver=solver)
     torch.manual_seed(seed)
-    model = MRCNF(config)
+    model = build_model(variant_experiment, channels=image_shape(experiment.data)[0])
     for block in model.blocks:
         block.field.layers[-1].conv.reset_parameters()
     return model

@@ -157,9 +157,9 @@ def bench_command(
     from repro.bench import project as project_hours
     from repro.config import load_params
     from repro.files import write_json
-    from repro.paths import runs_root
+    from repro.layout import bench_result
     from repro.runtime import hardware
-    from repro.stages import PAPER_PROFILE, time_budget_hours
+    from repro.schema import to_plain
 
     params = load_params(params_path)
     experiment = params.experiment(experiment_id, profile=profile)
@@ -175,7 +175,7 @@ def bench_command(
         iterations=iterations,
         on_row=report_row,
     )
-    result["hardware"] = hardware(torch_device)
+    result["hardware"] = to_plain(hardware(torch_device))
     output = wide_console()
     output.print(variants_table(result))
     output.print(profile_table(result["kernel_profile"]))
@@ -183,14 +183,12 @@ def bench_command(
         timed = [
             params.experiment(other_id, profile=profile)
             for other_id in params.experiment_ids
-            if "table5" in params.experiment(other_id, profile=profile).paper
+            if params.experiment(other_id, profile=profile).paper.table5 is not None
         ]
-        published = {
-            other.id: time_budget_hours(params.experiment(other.id, profile=PAPER_PROFILE))
-            for other in timed
-        }
+        pinned = params.paper_experiments()
+        published = {other.id: pinned[other.id].training.time_budget_hours for other in timed}
         result["projection"] = project_hours(timed, published_hours=published, device=torch_device)
         output.print(projection_table(result["projection"]))
-    path = out or runs_root() / "bench" / f"{experiment.id}.json"
+    path = out or bench_result(experiment.id)
     write_json(path, result)
     console.print(f"[green]wrote[/green] {path}")

@@ -24,7 +24,7 @@ OUT_OF_MEMORY = (
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a user-fixable error as one red line and exit with status 1; bugs keep tracebacks."""
+    """Print an anticipated failure as one red line and exit with status 1; bugs keep tracebacks."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -41,38 +41,19 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _user_message(error: Exception) -> str | None:
-    """The one line to show for a user-fixable error; ``None`` for a bug."""
+    """The one line to show for an anticipated failure; ``None`` for a bug (keep its traceback)."""
     import torch
+
+    from mrcnf import MRCNFSettingError
+    from repro.errors import ReproError
 
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return OUT_OF_MEMORY
-    if isinstance(error, _user_error_types()) or type(error) is ValueError:
+    if isinstance(error, ReproError | MRCNFSettingError):
         return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or error}"
     return None
-
-
-def _user_error_types() -> tuple[type[Exception], ...]:
-    from repro.checkpoint import CheckpointError
-    from repro.config import ConfigError
-    from repro.datasets import CorruptDatasetError, DatasetNotFoundError, UnknownDatasetError
-    from repro.fid import InceptionScoreUnavailableError, InceptionWeightsError
-    from repro.published import PublishedDataError
-    from repro.tables import ResultsError, TableConfigError
-    from repro.train import TrainingDivergedError
-
-    return (
-        CheckpointError,
-        ConfigError,
-        CorruptDatasetError,
-        DatasetNotFoundError,
-        InceptionScoreUnavailableError,
-        InceptionWeightsError,
-        PublishedDataError,
-        UnknownDatasetError,
-        ResultsError,
-        TableConfigError,
-        TrainingDivergedError,
-    )
 
 
 PARAMS = click.option(
@@ -106,6 +87,13 @@ def experiment_for(params_path: Path, experiment_id: str, profile: str | None) -
     from repro.config import load_params
 
     return load_params(params_path).experiment(experiment_id, profile=profile)
+
+
+def run_layout(experiment: Any) -> Any:
+    """The run folder of an experiment under its profile."""
+    from repro.layout import ProfileLayout
+
+    return ProfileLayout(experiment.profile).run(experiment.id)
 
 
 def device_for(name: str, tf32: bool) -> Any:

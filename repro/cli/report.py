@@ -16,7 +16,7 @@ from repro.cli.common import PARAMS, PROFILE, console, user_errors
 @PROFILE
 @user_errors
 def parameter_counts(params_path: Path, profile: str | None) -> None:
-    """Count the parameters of Table 6's configurations from constructed models.
+    """Count the parameters of the paper's models (Table 6's rows, Table 5's experiments).
 
     \b
     Example:
@@ -26,14 +26,13 @@ def parameter_counts(params_path: Path, profile: str | None) -> None:
     from repro.param_counts import write_param_counts
 
     params = load_params(params_path)
-    result = write_param_counts(params, profile=profile or params.profile)
+    counts = write_param_counts(params, profile=profile or params.profile)
     table = Table(title="Parameters of constructed models")
-    for column in ("resolutions", "blocks", "width", "channels", "parameters"):
+    columns = ("resolutions", "blocks", "width", "channels", "params")
+    for column in columns:
         table.add_column(column, justify="right")
-    for row in result["rows"]:
-        table.add_row(
-            *(f"{row[k]:,}" for k in ("resolutions", "blocks", "width", "channels", "params"))
-        )
+    for row in counts.rows:
+        table.add_row(*(f"{getattr(row, column):,}" for column in columns))
     Console().print(table)
 
 
@@ -60,7 +59,7 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
         table.add_column(column)
     for experiment_id in params.experiment_ids:
         e = params.experiment(experiment_id, profile=profile)
-        cells = "; ".join(f"{k}: {v['model']}" for k, v in e.paper.items())
+        cell = e.paper.table5
         table.add_row(
             e.id,
             e.data.dataset,
@@ -69,7 +68,7 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
             str(e.model.blocks),
             str(e.model.width),
             str(e.training.batch_size),
-            cells,
+            "" if cell is None else f"Table 5: {cell.model}, {cell.dataset}",
         )
     Console().print(table)
 
@@ -100,14 +99,13 @@ def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str 
       repro table --id 7 --format markdown --profile paper
     """
     from repro.config import load_params
-    from repro.stages import table_inputs
-    from repro.tables import build_tables, render, write_tables
+    from repro.tables import TableInputs, build_tables, render, write_tables
 
     params = load_params(params_path)
-    profile = profile or params.profile
-    (built,) = build_tables(**table_inputs(params, profile=profile), numbers=[int(table_id)])
+    inputs = TableInputs.from_params(params, profile=profile or params.profile)
+    (built,) = build_tables(inputs, numbers=[int(table_id)])
     if write:
-        write_tables([built], Path("tables") / profile)
+        write_tables([built], inputs.layout.tables)
     output = render(built, fmt)
     if fmt == "rich":
         Console().print(output)
@@ -129,11 +127,10 @@ def compare(params_path: Path, profile: str | None) -> None:
       repro compare --profile paper
     """
     from repro.config import load_params
-    from repro.stages import table_inputs
-    from repro.tables import compare_all, render_summary
+    from repro.tables import TableInputs, compare_all, render_summary
 
     params = load_params(params_path)
-    summary = compare_all(**table_inputs(params, profile=profile or params.profile))
+    summary = compare_all(TableInputs.from_params(params, profile=profile or params.profile))
     Console().print(render_summary(summary))
 
 
@@ -189,18 +186,10 @@ def plot(params_path: Path, profile: str | None, out: Path | None) -> None:
       repro plot --profile paper
     """
     from repro.config import load_params
-    from repro.paths import runs_root
     from repro.plots import plot_fid_vs_temperature
-    from repro.published import load_published
+    from repro.tables import TableInputs
 
     params = load_params(params_path)
-    profile = profile or params.profile
-    written = plot_fid_vs_temperature(
-        published=load_published(),
-        results_dir=runs_root() / profile,
-        table7=params.table7,
-        profile=profile,
-        comparable=params.comparable(profile),
-        out=out or Path("tables") / profile / "fid_vs_temperature.png",
-    )
+    inputs = TableInputs.from_params(params, profile=profile or params.profile)
+    written = plot_fid_vs_temperature(inputs, out=out or inputs.layout.fid_plot)
     console.print(f"[green]wrote[/green] {written}")

@@ -17,6 +17,7 @@ from repro.cli.common import (
     console,
     device_and_world,
     experiment_for,
+    run_layout,
     user_errors,
 )
 
@@ -43,25 +44,19 @@ def train(
       repro train cifar10-2res-small --profile smoke
       repro train cifar10-2res-small --profile paper --device cuda
     """
-    from repro.stages import run_dir, time_budget_hours
     from repro.train import train as run_training
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    folder = run_dir(experiment)
+    folder = run_layout(experiment).root
     torch_device, world = device_and_world(device, tf32)
     summary = run_training(
-        experiment,
-        run_dir=folder,
-        device=torch_device,
-        time_budget_hours=time_budget_hours(experiment),
-        console=console,
-        world=world,
+        experiment, run_dir=folder, device=torch_device, console=console, world=world
     )
     if world.is_main:
         console.print(
             f"[green]trained[/green] {experiment.id} ({experiment.profile}): "
-            f"{summary['iterations']} iterations, final bpd {summary['final_bpd']:.4f}, "
-            f"{summary['train_hours'] * 3600:.1f} s, stopped by {summary['stopped_by']} -> {folder}"
+            f"{summary.iterations} iterations, final bpd {summary.final_bpd:.4f}, "
+            f"{summary.train_hours * 3600:.1f} s, stopped by {summary.stopped_by} -> {folder}"
         )
 
 
@@ -87,14 +82,13 @@ def bpd(
     Example:
       repro eval bpd cifar10-2res-small --profile smoke
     """
-    from repro.evaluate import evaluate_run
-    from repro.stages import run_dir
+    from repro.eval_bpd import evaluate_run
 
     experiment = experiment_for(params_path, experiment_id, profile)
     torch_device, world = device_and_world(device, tf32)
     result = evaluate_run(
         experiment,
-        run_dir=run_dir(experiment),
+        run_dir=run_layout(experiment).root,
         device=torch_device,
         checkpoint=checkpoint,
         console=console,
@@ -102,17 +96,17 @@ def bpd(
     )
     if not world.is_main:
         return
-    table = Table(title=f"{experiment.id} ({experiment.profile}), {result['num_images']} images")
+    table = Table(title=f"{experiment.id} ({experiment.profile}), {result.num_images} images")
     # The per-resolution terms exclude the 8 bits of the 256 dequantisation bins.
     columns = ("bpd", "bpd (bin centres)", "per resolution, finest first (+ 8)", "NFE", "img/s")
     for column in columns:
         table.add_column(column)
     table.add_row(
-        f"{result['bpd']:.4f}",
-        f"{result['bpd_bin_centre']:.4f}",
-        ", ".join(f"{v:.3f}" for v in result["bpd_per_resolution"]),
-        f"{result['nfe_mean']:.0f}",
-        f"{result['images_per_second']:.1f}",
+        f"{result.bpd:.4f}",
+        f"{result.bpd_bin_centre:.4f}",
+        ", ".join(f"{v:.3f}" for v in result.bpd_per_resolution),
+        f"{result.nfe_mean:.0f}",
+        f"{result.images_per_second:.1f}",
     )
     Console().print(table)
 
@@ -150,14 +144,13 @@ def sample(
       repro sample cifar10-3res-small --temperature 0.7 --num 64
     """
     from repro.sampling import sample_run, save_samples
-    from repro.stages import run_dir
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    folder = run_dir(experiment)
+    layout = run_layout(experiment)
     torch_device, world = device_and_world(device, tf32)
     seeds = list(range(seed, seed + num_samples))
     images = sample_run(
-        folder,
+        layout,
         experiment,
         seeds=seeds,
         temperature=temperature,
@@ -167,7 +160,7 @@ def sample(
         world=world,
     )
     if world.is_main:
-        stem = out or folder / "samples" / f"T{temperature}"
+        stem = out or layout.samples(temperature)
         save_samples(images, seeds=seeds, stem=stem)
         console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
 
@@ -203,8 +196,7 @@ def fid(
       repro eval fid cifar10-3res-small --temperature 0.7
       repro eval fid cifar10-3res-small --profile paper      # all six temperatures, 50k samples
     """
-    from repro.fid_eval import evaluate_fid
-    from repro.stages import run_dir
+    from repro.eval_fid import evaluate_fid
 
     experiment = experiment_for(params_path, experiment_id, profile)
     torch_device, world = device_and_world(device, tf32)
@@ -214,7 +206,7 @@ def fid(
     for temperature in temperatures or experiment.fid.temperatures:
         result = evaluate_fid(
             experiment,
-            run_dir=run_dir(experiment),
+            run_dir=run_layout(experiment).root,
             temperature=temperature,
             device=torch_device,
             num_samples=num_samples,
@@ -225,9 +217,9 @@ def fid(
             continue
         table.add_row(
             f"{temperature:.2f}",
-            f"{result['fid']:.2f}",
-            f"{result['kid_mean']:.4f} ± {result['kid_std']:.4f}",
-            str(result["num_samples"]),
+            f"{result.fid:.2f}",
+            f"{result.kid_mean:.4f} ± {result.kid_std:.4f}",
+            str(result.num_samples),
         )
     if world.is_main:
         Console().print(table)

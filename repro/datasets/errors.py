@@ -1,10 +1,16 @@
-"""Errors for absent or unreadable datasets; every message is a single line."""
+"""Errors for unknown, absent, ambiguous or unreadable datasets; every message is a single line.
+
+Each is a :class:`repro.errors.ReproError` (user-fixable: the command line prints its message
+without a traceback) and also the builtin type callers caught before, e.g. ``FileNotFoundError``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from repro.errors import ReproError
 
 
 def _one_line(text: str) -> str:
@@ -27,7 +33,19 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class UnknownDatasetError(ReproError, KeyError):
+    """A dataset name that is not in ``DATASETS``; the message lists the known names."""
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of its argument, quotes included.
+        return str(self.args[0])
+
+
+class DatasetSettingError(ReproError, ValueError):
+    """A dataset option that cannot work, e.g. a negative limit or an impossible image size."""
+
+
+class DatasetNotFoundError(ReproError, FileNotFoundError):
     """A dataset's files are absent and could not be fetched.
 
     The message reads ``<what> not found under <where>: <remedy>``.
@@ -37,7 +55,20 @@ class DatasetNotFoundError(FileNotFoundError):
         super().__init__(_one_line(f"{what} not found under {where}: {remedy}"))
 
 
-class CorruptDatasetError(ValueError):
+class AmbiguousDatasetError(ReproError, ValueError):
+    """A dataset file occurs more than once below its folder, so which to read is unclear.
+
+    The message reads ``ambiguous <what> layout: <name> found at <paths>; keep one copy``.
+    """
+
+    def __init__(self, what: str, name: str, paths: list[Path]) -> None:
+        where = ", ".join(map(str, paths))
+        super().__init__(
+            _one_line(f"ambiguous {what} layout: {name} found at {where}; keep one copy")
+        )
+
+
+class CorruptDatasetError(ReproError, ValueError):
     """A dataset file exists but does not hold what its format promises.
 
     The message reads ``<path> is unreadable or malformed: <problem>``.

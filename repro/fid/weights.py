@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 from torch_fidelity import FeatureExtractorInceptionV3
 
+from repro.errors import ReproError
 from repro.files import sha256_file, sidecar_path
 
 Origin = Literal[
@@ -30,7 +31,7 @@ EXTRACTOR_NAME = "inception-v3-compat"
 _CLASSIFIER_KEY = "fc.weight"
 
 
-class InceptionWeightsError(RuntimeError):
+class InceptionWeightsError(ReproError, RuntimeError):
     """Inception weights are missing, corrupt, or not torch-fidelity's InceptionV3 layout."""
 
 

@@ -1,23 +1,27 @@
-"""The comparison logic all table builders share: one cell, the experiment mapping, footnotes."""
+"""The comparison logic all table builders share: one cell, which experiment fills which cell,
+and the footnotes every table carries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from repro.errors import ReproError
+from repro.published import FAILS_TO_TRAIN, PrintedNumber
 from repro.tables.model import Cell, Column, Row, Status, Table
-from repro.tables.published_types import FAILS_TO_TRAIN, PrintedNumber
 from repro.tables.results import Measurement
+
+if TYPE_CHECKING:
+    from repro.tables.inputs import TableInputs
 
 # Float noise must not flip a status: 3.70 - 3.65 is 0.05000000000000027, within a 0.05 tolerance.
 _SLACK = 1e-9
-SIZE_KEYS = ("resolutions", "blocks", "width")
 
 
-class TableConfigError(ValueError):
-    """The experiments or tolerances passed in do not fit the published tables (one line)."""
+class TableConfigError(ReproError):
+    """params.yaml's experiments or tolerances do not fit the published tables (one line)."""
 
 
 @dataclass(frozen=True)
@@ -106,29 +110,20 @@ def check_tolerances(tolerances: Mapping[str, Any]) -> None:
 
 
 def make_cell(
+    inputs: TableInputs,
     *,
     metric: str,
     published: PrintedNumber | str | None,
     mark: str | None = None,
     producer: str | None,
     measurement: Measurement | None,
-    tolerances: Mapping[str, float],
-    comparable: bool,
 ) -> Cell:
     """Compare one reproduced value with its published one.
 
-    Args:
-        metric: a key of :data:`METRICS`.
-        published: the printed value (``"x"``: fails to train; ``None``: blank).
-        mark: the mark printed beside the published value.
-        producer: the experiment (or results file) meant to reproduce it; ``None`` for a
-            reference cell that nothing reproduces.
-        measurement: our value, or ``None`` if it has not been produced.
-        tolerances: the tolerances from params.yaml (see :func:`check_tolerances`).
-        comparable: ``False`` for results of a profile marked ``comparable: false``.
-
-    Returns:
-        The cell, with its status and (where compared) the signed difference.
+    ``metric`` is a key of :data:`METRICS`; ``published`` the printed value (``"x"``: fails to
+    train; ``None``: blank) and ``mark`` the mark printed beside it; ``producer`` the experiment
+    (or results file) meant to reproduce it, ``None`` for a reference cell that nothing
+    reproduces; ``measurement`` our value, ``None`` if it has not been produced.
     """
     if producer is None:
         return Cell(metric, Status.REFERENCE, published, mark)
@@ -146,7 +141,7 @@ def make_cell(
         extras=measurement.extras,
     )
     # Precedence: a number of a non-comparable profile is never compared, even with an "x".
-    if not (comparable or METRICS[metric].profile_independent):
+    if not (inputs.comparable or METRICS[metric].profile_independent):
         return measured
     if published == FAILS_TO_TRAIN:
         return replace(measured, status=Status.PUBLISHED_FAILING)
@@ -155,7 +150,7 @@ def make_cell(
     rule = METRICS[metric]
     compared = rule.compared(measurement.value, published)
     difference = compared - published.value
-    allowed = 0.0 if rule.tolerance is None else tolerances[rule.tolerance]
+    allowed = 0.0 if rule.tolerance is None else inputs.tolerances[rule.tolerance]
     if rule.relative:
         allowed *= abs(published.value)
     within = abs(difference) <= allowed + _SLACK
@@ -168,59 +163,31 @@ def make_cell(
     )
 
 
-def experiments_for(
-    experiments: Mapping[str, Mapping[str, Any]],
-    table_key: str,
-    *,
-    cell_key: Callable[[Mapping[str, Any]], Hashable],
-    valid: Callable[[Hashable], bool],
+def assign_cells(
+    claims: Iterable[tuple[str, str, Hashable]], *, table: str, published: Collection[Hashable]
 ) -> dict[Hashable, str]:
-    """Map each table cell (as ``cell_key`` names it) to the experiment that fills it.
+    """Map each published cell to the experiment that fills it.
 
-    Args:
-        experiments: experiment id -> its params.yaml entry.
-        table_key: the entry's key for this table (``"table5"``, ``"table7"``).
-        cell_key: turns the entry's ``table_key`` mapping into the cell's key.
-        valid: whether a cell key names a cell of the published table.
-
-    Returns:
-        Cell key -> experiment id, for the experiments that feed this table.
+    ``claims`` holds, per experiment that names a cell of ``table``: where params.yaml names it
+    (for messages), the experiment id and the cell's key.
 
     Raises:
-        TableConfigError: an entry is malformed, names no published cell, or two experiments
-            claim the same cell.
+        TableConfigError: A claim names no cell of ``published``, or two claim the same cell.
     """
     assigned: dict[Hashable, str] = {}
-    for experiment, spec in experiments.items():
-        entry = spec.get(table_key)
-        if entry is None:
-            continue
-        where = f"experiments.{experiment}.{table_key}"
-        try:
-            key = cell_key(entry)
-        except (KeyError, TypeError):
-            raise TableConfigError(f"{where} is {entry!r}, which does not name a cell") from None
-        if not valid(key):
-            raise TableConfigError(f"{where} names {key!r}, which is not in the published table")
+    owner: dict[Hashable, str] = {}
+    for where, experiment, key in claims:
+        if key not in published:
+            raise TableConfigError(
+                f"{where} names {key!r}, which is not in the published {table}: "
+                "name it as the paper prints it"
+            )
         if key in assigned:
-            raise TableConfigError(f"{where} names the same cell as {assigned[key]}")
-        assigned[key] = experiment
+            raise TableConfigError(
+                f"{where} names the same {table} cell as {owner[key]}: one experiment per cell"
+            )
+        assigned[key], owner[key] = experiment, where
     return assigned
-
-
-def experiment_size(
-    experiments: Mapping[str, Mapping[str, Any]], experiment: str
-) -> dict[str, int]:
-    """Return ``{"resolutions", "blocks", "width"}`` of an experiment.
-
-    Raises:
-        TableConfigError: one of them is missing or not an integer.
-    """
-    spec = experiments[experiment]
-    for key in SIZE_KEYS:
-        if isinstance(spec.get(key), bool) or not isinstance(spec.get(key), int):
-            raise TableConfigError(f"experiments.{experiment}.{key} is {spec.get(key)!r}")
-    return {key: spec[key] for key in SIZE_KEYS}
 
 
 def short_commit(commit: str) -> str:
@@ -233,7 +200,8 @@ def _provenance_footnotes(rows: Iterable[Row]) -> list[str]:
     provenances = [c.provenance for row in rows for c in row.cells if c.provenance is not None]
     # Dates differ per file and are left out, so one line covers a whole batch of runs.
     notes = (
-        f"Reproduced with profile '{p.profile}' on {p.device} (torch {p.torch}), "
+        f"Reproduced with profile '{p.profile}' on {p.hardware.device} "
+        f"(torch {p.hardware.torch}), "
         f"commit {short_commit(p.git_commit)}, params.yaml hash {p.params_hash[:12]}."
         for p in provenances
     )
@@ -241,12 +209,10 @@ def _provenance_footnotes(rows: Iterable[Row]) -> list[str]:
 
 
 def finish_table(
+    inputs: TableInputs,
     *,
     number: int,
     title: str,
-    profile: str,
-    comparable: bool,
-    tolerances: Mapping[str, float],
     key_headers: tuple[str, ...],
     columns: tuple[Column, ...],
     rows: list[Row],
@@ -258,8 +224,9 @@ def finish_table(
     the table's metrics, and one line per distinct provenance of the reproduced cells (profile,
     hardware, commit).
     """
+    profile = inputs.profile
     shared = []
-    if not comparable:
+    if not inputs.comparable:
         title = f"{title} [{profile} profile: not comparable with the paper]"
         shared.append(
             f"Profile '{profile}' runs shrunk settings (comparable: false in params.yaml): its "
@@ -267,7 +234,10 @@ def finish_table(
         )
     else:
         metrics = [METRICS[m] for m in dict.fromkeys(c.metric for r in rows for c in r.cells)]
-        rules = (m.rule.format(tolerances[m.tolerance]) if m.tolerance else m.rule for m in metrics)
+        rules = (
+            m.rule.format(inputs.tolerances[m.tolerance]) if m.tolerance else m.rule
+            for m in metrics
+        )
         shared.append(f"Counted as reproduced: {'; '.join(rules)}.")
     shared += _provenance_footnotes(rows)
     return Table(

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from tabulate import LATEX_ESCAPE_RULES, tabulate
 
+from repro.published import PrintedNumber
+from repro.results import Provenance
 from repro.tables.compare import METRICS
 from repro.tables.model import Cell, Status, Table
-from repro.tables.published_types import PrintedNumber
-from repro.tables.results import Provenance
 
 STATUS_STYLES = {
     Status.REFERENCE: "",
@@ -33,7 +33,8 @@ STATUS_STYLES = {
     Status.NOT_COMPARABLE: "magenta",
     Status.UNPUBLISHED: "cyan",
 }
-_PROVENANCE_FIELDS = tuple(field.name for field in fields(Provenance))
+# A cell's provenance, flattened into columns of the machine formats.
+_PROVENANCE_FIELDS = ("profile", "git_commit", "params_hash", "device", "torch", "date")
 _CSV_FIELDS = (
     "table",
     "group",
@@ -180,12 +181,18 @@ def to_rich(table: Table) -> RichTable:
     return rich
 
 
+def _provenance_record(provenance: Provenance | None) -> dict[str, str | None]:
+    if provenance is None:
+        return dict.fromkeys(_PROVENANCE_FIELDS)
+    flat = {**asdict(provenance), **asdict(provenance.hardware)}
+    return {key: flat[key] for key in _PROVENANCE_FIELDS}
+
+
 def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, Any]:
     """Return one cell as a flat record of plain values (numbers stay numbers)."""
     row = table.rows[row_index]
     cell = row.cells[column_index]
     published = cell.published
-    provenance = asdict(cell.provenance) if cell.provenance is not None else {}
     return {
         "table": table.number,
         "group": row.group,
@@ -202,7 +209,7 @@ def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, An
         "status": cell.status.value,
         "producer": cell.producer,
         "source": None if cell.source is None else str(cell.source),
-        **{key: provenance.get(key) for key in _PROVENANCE_FIELDS},
+        **_provenance_record(cell.provenance),
         "extras": dict(cell.extras),
     }
 
@@ -248,18 +255,11 @@ _FILE_FORMATS = {"md": "markdown", "tex": "latex", "csv": "csv"}
 
 
 def render(table: Table, fmt: str) -> str | RichTable:
-    """Render ``table`` in one of :data:`FORMATS`.
-
-    Args:
-        table: a built table.
-        fmt: ``rich`` (returns a :class:`rich.table.Table`), ``markdown``, ``latex``, ``csv`` or
-            ``json`` (each returns text).
-
-    Returns:
-        The rendered table.
+    """Render ``table`` in one of :data:`FORMATS`: ``rich`` gives a :class:`rich.table.Table`,
+    the others (``markdown``, ``latex``, ``csv``, ``json``) text.
 
     Raises:
-        ValueError: ``fmt`` is not a known format.
+        ValueError: ``fmt`` is not a known format (a caller's bug: the CLI offers only those).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -267,14 +267,10 @@ def render(table: Table, fmt: str) -> str | RichTable:
 
 
 def write_tables(tables: Iterable[Table], out_dir: Path) -> list[Path]:
-    """Write ``table{N}.md``, ``.tex`` and ``.csv`` for each table into ``out_dir``.
+    """Write ``table{N}.md``, ``.tex`` and ``.csv`` of each table into ``out_dir``.
 
-    Args:
-        tables: built tables.
-        out_dir: destination folder (created if missing), normally ``tables/``.
-
-    Returns:
-        The written paths.
+    ``out_dir`` (created if missing) is normally the profile's :attr:`ProfileLayout.tables`.
+    Returns the written paths.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,90 +1,33 @@
-"""Read the metrics that training and evaluation write under ``runs/<profile>/``.
+"""Read one profile's result files for the tables, through the dataclasses of :mod:`repro.results`.
 
 Only the JSON files are read (never checkpoints or the training code), so tables rebuild without
-torch. A missing file means "not run" and reads as ``None``; a malformed file is an error whose
-one-line message names the file, because a half-written or mislabelled result must never turn
-quietly into a table cell.
+torch. A missing file means "not run" and reads as ``None``; a malformed file, or one that belongs
+to another profile, experiment or temperature, is a :class:`ResultsError` whose one-line message
+names the file, because a half-written or mislabelled result must never turn quietly into a table
+cell.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-_NUMBER = (int, float)
-_PROVENANCE = {"profile": str, "git_commit": str, "params_hash": str, "hardware": dict, "date": str}
-_HARDWARE = {"device": str, "torch": str}
-_STOPPED_BY = ("max_iterations", "max_epochs", "time_budget")
+from repro.layout import ProfileLayout
+from repro.published import PAPER_CHANNELS
+from repro.results import (
+    BpdResult,
+    FidResult,
+    ParamCounts,
+    Provenance,
+    Result,
+    ResultsError,
+    TrainSummary,
+)
 
-# Required fields and their JSON types, per kind of results file.
-_SCHEMAS: dict[str, dict[str, Any]] = {
-    "train_summary": {
-        "experiment": str,
-        "profile": str,
-        "iterations": int,
-        "epochs": _NUMBER,
-        "train_hours": _NUMBER,
-        "seconds_per_iteration": _NUMBER,
-        "stopped_by": str,
-        "provenance": dict,
-    },
-    "eval_bpd": {
-        "experiment": str,
-        "profile": str,
-        "bpd": _NUMBER,
-        "bpd_bin_centre": _NUMBER,
-        "bpd_per_resolution": list,
-        "num_images": int,
-        "nfe_mean": _NUMBER,
-        "images_per_second": _NUMBER,
-        "provenance": dict,
-    },
-    "fid": {
-        "experiment": str,
-        "profile": str,
-        "temperature": _NUMBER,
-        "fid": _NUMBER,
-        "kid_mean": _NUMBER,
-        "kid_std": _NUMBER,
-        "num_samples": int,
-        "provenance": dict,
-    },
-    "param_counts": {"profile": str, "rows": list, "provenance": dict},
-}
-_PARAM_ROW = {"resolutions": int, "blocks": int, "width": int, "channels": int, "params": int}
-# Tables 5 and 6 are for RGB images; a count for another input (e.g. MNIST) must not fill them.
-_RGB_CHANNELS = 3
-PARAM_COUNTS = "param_counts.json"
-
-
-def fid_file(temperature: float) -> str:
-    """Where a run folder keeps the FID of one temperature, e.g. ``fid/T0.7.json``.
-
-    Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes the temperature into
-    the FID stages' output paths, so the two always agree.
-    """
-    return f"fid/T{float(temperature)}.json"
-
-
-class ResultsError(ValueError):
-    """A results file is malformed or belongs elsewhere (one-line message naming the file)."""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where and how a result was produced."""
-
-    profile: str
-    git_commit: str
-    params_hash: str
-    device: str
-    torch: str
-    date: str
+R = TypeVar("R", bound=Result)
 
 
 @dataclass(frozen=True)
@@ -97,154 +40,113 @@ class Measurement:
     extras: Mapping[str, float | int | str] = field(default_factory=dict)
 
 
-def _require(condition: bool, source: Path, problem: str) -> None:
-    if not condition:
-        raise ResultsError(f"{source}: {problem}")
-
-
-def _check_types(data: Any, schema: Mapping[str, Any], *, where: str, source: Path) -> None:
-    if not isinstance(data, dict):
-        raise ResultsError(f"{source}: {where or 'top level'} is not a JSON object")
-    for key, kind in schema.items():
-        path = f"{where}.{key}" if where else key
-        if key not in data:
-            raise ResultsError(f"{source}: {path} is missing")
-        value = data[key]
-        # bool is an int in Python but never a valid count or metric here.
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise ResultsError(f"{source}: {path} is {value!r}, of the wrong type")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ResultsError(f"{source}: {path} is {value!r}, expected a finite number")
-
-
-def _provenance(data: Mapping[str, Any], *, source: Path) -> Provenance:
-    raw = data["provenance"]
-    _check_types(raw, _PROVENANCE, where="provenance", source=source)
-    _check_types(raw["hardware"], _HARDWARE, where="provenance.hardware", source=source)
-    try:
-        datetime.fromisoformat(raw["date"])
-    except ValueError:
-        raise ResultsError(f"{source}: provenance.date {raw['date']!r} is not ISO 8601") from None
-    return Provenance(
-        profile=raw["profile"],
-        git_commit=raw["git_commit"],
-        params_hash=raw["params_hash"],
-        device=raw["hardware"]["device"],
-        torch=raw["hardware"]["torch"],
-        date=raw["date"],
-    )
-
-
 class Results:
-    """The results of one profile (``runs/<profile>/``), read lazily and at most once per file.
+    """The results of one profile, each file read lazily and at most once.
 
-    Args:
-        results_dir: the profile's folder.
-        profile: the profile the results must belong to; a file that names another profile is
-            an error, so results of a smoke run cannot pass for a full run's.
+    Every file must name the layout's profile (at its top level and in its provenance), so the
+    results of a smoke run cannot pass for a full run's.
     """
 
-    def __init__(self, results_dir: Path, *, profile: str) -> None:
-        self.results_dir = results_dir
-        self.profile = profile
-        self._files: dict[Path, tuple[dict[str, Any], Provenance] | None] = {}
+    def __init__(self, layout: ProfileLayout) -> None:
+        self.layout = layout
+        self._files: dict[Path, Result | None] = {}
 
-    def _read(self, path: Path, *, kind: str) -> tuple[dict[str, Any], Provenance] | None:
+    @property
+    def profile(self) -> str:
+        return self.layout.profile
+
+    def _read(self, path: Path, kind: type[R]) -> R | None:
+        # Each path holds one kind of result (the layout says which), so the path is the key.
         if path not in self._files:
-            self._files[path] = self._parse(path, kind=kind) if path.is_file() else None
+            self._files[path] = self._parse(path, kind) if path.is_file() else None
         return self._files[path]
 
-    def _parse(self, path: Path, *, kind: str) -> tuple[dict[str, Any], Provenance]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ResultsError(f"{path}: not readable JSON ({error})") from None
-        _check_types(data, _SCHEMAS[kind], where="", source=path)
-        provenance = _provenance(data, source=path)
-        for where, profile in (("", data["profile"]), ("provenance.", provenance.profile)):
-            problem = f"{where}profile is {profile!r}, expected {self.profile!r}"
-            _require(profile == self.profile, path, problem)
-        return data, provenance
+    def _parse(self, path: Path, kind: type[R]) -> R:
+        result = kind.read(path)
+        for where, profile in (
+            ("profile", result.profile),
+            ("provenance.profile", result.provenance.profile),
+        ):
+            if profile != self.profile:
+                raise ResultsError(f"{path}: {where} is {profile!r}, expected {self.profile!r}")
+        return result
 
-    def _experiment_file(
-        self, experiment: str, relative: str, *, kind: str
-    ) -> tuple[dict[str, Any], Provenance, Path] | None:
-        path = self.results_dir / experiment / relative
-        found = self._read(path, kind=kind)
-        if found is None:
-            return None
-        data, provenance = found
-        problem = f"experiment is {data['experiment']!r}, expected {experiment!r}"
-        _require(data["experiment"] == experiment, path, problem)
-        return data, provenance, path
+    def _run_result(self, experiment: str, path: Path, kind: type[R]) -> R | None:
+        result = self._read(path, kind)
+        if result is not None and result.experiment != experiment:
+            problem = f"experiment is {result.experiment!r}, expected {experiment!r}"
+            raise ResultsError(f"{path}: {problem}")
+        return result
 
     def bpd(self, experiment: str) -> Measurement | None:
-        """Return the test-set bpd (dequantised estimate), or ``None`` if not evaluated.
-
-        Raises:
-            ResultsError: ``eval_bpd.json`` is malformed or names another experiment/profile.
-        """
-        found = self._experiment_file(experiment, "eval_bpd.json", kind="eval_bpd")
-        if found is None:
+        """The test-set bpd (dequantised estimate), or ``None`` if not evaluated."""
+        path = self.layout.run(experiment).eval_bpd
+        result = self._run_result(experiment, path, BpdResult)
+        if result is None:
             return None
-        data, provenance, path = found
-        extras = {key: data[key] for key in ("bpd_bin_centre", "num_images", "nfe_mean")}
-        return Measurement(float(data["bpd"]), path, provenance, extras)
+        extras = {
+            "bpd_bin_centre": result.bpd_bin_centre,
+            "num_images": result.num_images,
+            "nfe_mean": result.nfe_mean,
+        }
+        return Measurement(result.bpd, path, result.provenance, extras)
 
     def train_hours(self, experiment: str) -> Measurement | None:
-        """Return the measured training time in hours, or ``None`` if not trained.
-
-        Raises:
-            ResultsError: ``train_summary.json`` is malformed or names another experiment/profile.
-        """
-        found = self._experiment_file(experiment, "train_summary.json", kind="train_summary")
-        if found is None:
+        """The measured training time in hours, or ``None`` if not trained."""
+        path = self.layout.run(experiment).train_summary
+        result = self._run_result(experiment, path, TrainSummary)
+        if result is None:
             return None
-        data, provenance, path = found
-        problem = f"stopped_by is {data['stopped_by']!r}, expected one of {_STOPPED_BY}"
-        _require(data["stopped_by"] in _STOPPED_BY, path, problem)
-        extras = {key: data[key] for key in ("iterations", "epochs", "stopped_by")}
-        return Measurement(float(data["train_hours"]), path, provenance, extras)
+        extras = {
+            "iterations": result.iterations,
+            "epochs": result.epochs,
+            "stopped_by": result.stopped_by,
+        }
+        return Measurement(result.train_hours, path, result.provenance, extras)
 
     def fid(self, experiment: str, temperature: float) -> Measurement | None:
-        """Return the FID of samples drawn at ``temperature``, or ``None`` if not computed.
+        """The FID of samples drawn at ``temperature``, or ``None`` if not computed.
 
         Raises:
-            ResultsError: the :func:`fid_file` is malformed, names another experiment/profile,
-                or holds another temperature.
+            ResultsError: Also when the file holds another temperature's FID.
         """
-        relative = fid_file(temperature)
-        found = self._experiment_file(experiment, relative, kind="fid")
-        if found is None:
+        path = self.layout.run(experiment).fid(temperature)
+        result = self._run_result(experiment, path, FidResult)
+        if result is None:
             return None
-        data, provenance, path = found
-        problem = f"temperature is {data['temperature']}, expected {temperature}"
-        _require(math.isclose(data["temperature"], temperature, abs_tol=1e-9), path, problem)
-        extras = {key: data[key] for key in ("kid_mean", "kid_std", "num_samples")}
-        return Measurement(float(data["fid"]), path, provenance, extras)
+        if not math.isclose(result.temperature, temperature, abs_tol=1e-9):
+            problem = f"temperature is {result.temperature}, expected {temperature}"
+            raise ResultsError(f"{path}: {problem}")
+        extras = {
+            "kid_mean": result.kid_mean,
+            "kid_std": result.kid_std,
+            "num_samples": result.num_samples,
+        }
+        return Measurement(result.fid, path, result.provenance, extras)
 
     def param_count(self, *, resolutions: int, blocks: int, width: int) -> Measurement | None:
-        """Return the exact parameter count of an RGB model, or ``None`` if not counted.
+        """The exact parameter count of the paper's (RGB) model of this size, or ``None``.
 
-        Args:
-            resolutions: number of resolutions.
-            blocks: ODE blocks per resolution.
-            width: hidden width of the velocity network (Table 6's "channels").
+        ``width`` is the velocity network's hidden width (Table 6's "channels"). Rows counted for
+        other inputs (e.g. MNIST's one channel) never fill Tables 5 and 6.
 
         Raises:
-            ResultsError: ``param_counts.json`` is malformed or lists the configuration twice.
+            ResultsError: Also when the file lists the configuration twice.
         """
-        path = self.results_dir / PARAM_COUNTS
-        found = self._read(path, kind="param_counts")
-        if found is None:
+        path = self.layout.param_counts
+        counts = self._read(path, ParamCounts)
+        if counts is None:
             return None
-        data, provenance = found
-        wanted = {"resolutions": resolutions, "blocks": blocks, "width": width}
-        matches = []
-        for index, row in enumerate(data["rows"]):
-            _check_types(row, _PARAM_ROW, where=f"rows[{index}]", source=path)
-            if row["channels"] == _RGB_CHANNELS and all(row[k] == v for k, v in wanted.items()):
-                matches.append(row)
-        _require(len(matches) <= 1, path, f"rows list {wanted} (RGB) {len(matches)} times")
+        wanted = (resolutions, blocks, width)
+        matches = [
+            row
+            for row in counts.rows
+            if row.channels == PAPER_CHANNELS and (row.resolutions, row.blocks, row.width) == wanted
+        ]
+        if len(matches) > 1:
+            raise ResultsError(
+                f"{path}: rows list resolutions={resolutions}, blocks={blocks}, width={width} "
+                f"(RGB) {len(matches)} times; count each configuration once"
+            )
         # Kept an int: a parameter count is exact and should print without a decimal point.
-        return Measurement(matches[0]["params"], path, provenance) if matches else None
+        return Measurement(matches[0].params, path, counts.provenance) if matches else None

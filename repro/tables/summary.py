@@ -47,16 +47,8 @@ class Summary:
 
 
 def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Summary:
-    """Summarise built tables.
-
-    Args:
-        tables: tables built from one profile's results.
-        profile: that profile.
-        comparable: whether its numbers are compared with the paper's (params.yaml).
-
-    Returns:
-        Counts per status, the differing cells (worst first) and the cells not run yet.
-    """
+    """Summarise tables built from one profile's results: counts per status, the differing
+    cells (worst first) and the cells not run yet."""
     refs = [
         CellRef(table.number, table.row_name(row), column.header, cell)
         for table in tables
@@ -77,14 +69,7 @@ def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Sum
 
 
 def render_summary(summary: Summary) -> Group:
-    """Return the summary as rich renderables: status counts, differences, what is not run.
-
-    Args:
-        summary: from :func:`summarize` or :func:`repro.tables.compare_all`.
-
-    Returns:
-        A rich ``Group`` to print.
-    """
+    """The summary as rich renderables to print: status counts, differences, what is not run."""
     title = f"Comparison with the paper, profile '{summary.profile}'"
     if not summary.comparable:
         title += " (numbers not comparable with the paper: shrunk settings)"

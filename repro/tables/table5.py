@@ -4,33 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from repro.tables.compare import (
-    METRICS,
-    check_tolerances,
-    experiment_size,
-    experiments_for,
-    finish_table,
-    make_cell,
-)
+from repro.datasets.registry import DATASETS
+from repro.published import CELL_METRICS, IMAGENET128, PublishedCell, Table5Row
+from repro.tables.compare import METRICS, assign_cells, finish_table, make_cell
+from repro.tables.inputs import TableInputs
 from repro.tables.model import Cell, Column, Row, Table
-from repro.tables.published_types import (
-    CELL_METRICS,
-    IMAGENET128,
-    Published,
-    PublishedCell,
-    Table5Row,
-)
-from repro.tables.results import Measurement, Results
+from repro.tables.results import Measurement
 
-DATASET_NAMES = {
-    "cifar10": "CIFAR10",
-    "imagenet32": "ImageNet32",
-    "imagenet64": "ImageNet64",
-    IMAGENET128: "ImageNet128",
-}
 _IMAGENET128_GROUP = "ImageNet 128×128 (printed as a separate table beside Table 1)"
 _BLANK = PublishedCell()
 
@@ -43,13 +25,18 @@ class _Section(NamedTuple):
     datasets: tuple[str, ...]
 
 
+def _param_count(inputs: TableInputs, experiment: str) -> Measurement | None:
+    model = inputs.experiments[experiment].model
+    return inputs.results.param_count(
+        resolutions=model.resolutions, blocks=model.blocks, width=model.width
+    )
+
+
 # Which results file yields each metric of an experiment's cell.
-_MEASURES: dict[str, Callable[[Results, Mapping[str, Any], str], Measurement | None]] = {
-    "bpd": lambda results, experiments, experiment: results.bpd(experiment),
-    "params": lambda results, experiments, experiment: results.param_count(
-        **experiment_size(experiments, experiment)
-    ),
-    "hours": lambda results, experiments, experiment: results.train_hours(experiment),
+_MEASURES: dict[str, Callable[[TableInputs, str], Measurement | None]] = {
+    "bpd": lambda inputs, experiment: inputs.results.bpd(experiment),
+    "params": _param_count,
+    "hours": lambda inputs, experiment: inputs.results.train_hours(experiment),
 }
 
 _HOURS_NOTE = (
@@ -66,7 +53,7 @@ def _notes(sections: list[_Section], rows: list[Row]) -> list[str]:
     """Footnotes drawn from the data: row notes, where hours were measured, time-budget stops."""
     notes = [f"{r.model}: {r.note}." for section in sections for r in section.rows if r.note]
     hours = [c for row in rows for c in row.cells if c.metric == "hours" and c.provenance]
-    devices = ", ".join(sorted({cell.provenance.device for cell in hours}))
+    devices = ", ".join(sorted({cell.provenance.hardware.device for cell in hours}))
     notes.append(f"{_HOURS_NOTE}{f' on {devices}' if devices else ''}.")
     budget_cut = sorted({c.producer for c in hours if c.extras.get("stopped_by") == "time_budget"})
     if budget_cut:
@@ -105,53 +92,36 @@ def _row_cells(
     return tuple(cells)
 
 
-def build_table5(
-    *,
-    published: Published,
-    results_dir: Path,
-    experiments: Mapping[str, Mapping[str, Any]],
-    tolerances: Mapping[str, float],
-    profile: str,
-    comparable: bool,
-) -> Table:
-    """Build Table 5: every published row, with our rows' numbers beside the printed ones.
+def _assigned(inputs: TableInputs, sections: list[_Section]) -> dict[Any, str]:
+    """(model, dataset) -> the experiment whose ``paper.table5`` names that published cell."""
+    published = {(r.model, d) for s in sections for r in s.rows for d in s.datasets}
+    claims = [
+        (f"experiments.{experiment}.paper.table5", experiment, (cell.model, cell.dataset))
+        for experiment, spec in inputs.experiments.items()
+        if (cell := spec.paper.table5) is not None
+    ]
+    return assign_cells(claims, table="Table 5", published=published)
 
-    Experiments feed it through their ``table5: {model, dataset}`` entry; ImageNet128 cells come
-    from the separate small table the paper prints beside Table 1.
 
-    Args:
-        published: the published numbers.
-        results_dir: ``runs/<profile>/``.
-        experiments: experiment id -> its params.yaml entry.
-        tolerances: params.yaml's tolerances (``bpd``, ``fid_relative``, ``hours_relative``).
-        profile: the results' profile.
-        comparable: whether its numbers are compared with the paper's (params.yaml).
+def build_table5(inputs: TableInputs) -> Table:
+    """Table 5: every published row, with our rows' numbers beside the printed ones.
 
-    Returns:
-        The table, its rows in the paper's groups.
+    ImageNet128 cells come from the separate small table the paper prints beside Table 1.
 
     Raises:
-        TableConfigError: the experiments or tolerances do not fit the published table.
-        ResultsError: a results file is malformed.
+        TableConfigError: An experiment names no published cell, or two name the same one.
+        ResultsError: A results file is malformed or belongs elsewhere.
     """
-    check_tolerances(tolerances)
-    table5 = published.table5
+    table5 = inputs.published.table5
     datasets = (*table5.datasets, IMAGENET128)
     sections = [_Section(group.name, group.rows, table5.datasets) for group in table5.groups]
     sections.append(_Section(_IMAGENET128_GROUP, table5.imagenet128, (IMAGENET128,)))
-    cells = {(r.model, d) for section in sections for r in section.rows for d in section.datasets}
-    assigned = experiments_for(
-        experiments,
-        "table5",
-        cell_key=lambda entry: (entry["model"], entry["dataset"]),
-        valid=cells.__contains__,
-    )
-    results = Results(results_dir, profile=profile)
+    assigned = _assigned(inputs, sections)
 
     def measure(metric: str, experiment: str) -> Measurement | None:
-        return _MEASURES[metric](results, experiments, experiment)
+        return _MEASURES[metric](inputs, experiment)
 
-    make = partial(make_cell, tolerances=tolerances, comparable=comparable)
+    make = partial(make_cell, inputs)
     cells_of = partial(_row_cells, datasets=datasets, assigned=assigned, measure=measure, make=make)
     rows = [
         Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
@@ -160,14 +130,12 @@ def build_table5(
     ]
     marks = [f"{mark} {meaning}." for mark, meaning in table5.marks.items()]
     return finish_table(
+        inputs,
         number=5,
         title=table5.title,
-        profile=profile,
-        comparable=comparable,
-        tolerances=tolerances,
         key_headers=("Model",),
         columns=tuple(
-            Column(f"{d}.{m}", f"{DATASET_NAMES.get(d, d)} {METRICS[m].header}")
+            Column(f"{d}.{m}", f"{DATASETS[d].display_name} {METRICS[m].header}")
             for d in datasets
             for m in CELL_METRICS
         ),

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
-from pathlib import Path
-from typing import Any
 
-from repro.tables.compare import (
-    check_tolerances,
-    experiment_size,
-    experiments_for,
-    finish_table,
-    make_cell,
-)
+from repro.tables.compare import assign_cells, finish_table, make_cell
+from repro.tables.inputs import TableInputs
 from repro.tables.model import Column, Row, Table
-from repro.tables.published_types import Published
-from repro.tables.results import Results
 
 _PROTOCOL_NOTE = (
     "FID protocol (not stated in the paper; our decision, METHOD.md §6): 50,000 samples per "
@@ -25,14 +15,14 @@ _PROTOCOL_NOTE = (
 )
 
 
-def _sizes_note(experiments: Mapping[str, Mapping[str, Any]], assigned: Mapping[Any, str]) -> str:
+def _sizes_note(inputs: TableInputs, assigned: Mapping[str, str]) -> str:
     """Name the model size behind each row: the paper does not state them, so they are ours."""
     sizes = []
     for model, experiment in assigned.items():
-        size = experiment_size(experiments, experiment)
+        size = inputs.experiments[experiment].model
         sizes.append(
-            f"{model} = {experiment} ({size['resolutions']} res × {size['blocks']} blocks, "
-            f"width {size['width']})"
+            f"{model} = {experiment} ({size.resolutions} res × {size.blocks} blocks, "
+            f"width {size.width})"
         )
     return "Model sizes are our decision (METHOD.md §6): " + "; ".join(sizes) + "."
 
@@ -46,64 +36,51 @@ def _samples_note(rows: list[Row]) -> str | None:
     return "Reproduced FIDs used " + " / ".join(f"{n:,}" for n in counts) + " samples."
 
 
-def build_table7(
-    *,
-    published: Published,
-    results_dir: Path,
-    experiments: Mapping[str, Mapping[str, Any]],
-    tolerances: Mapping[str, float],
-    profile: str,
-    comparable: bool,
-) -> Table:
-    """Build Table 7: the three models' FID at each temperature, ours beside the paper's.
-
-    Experiments feed it through their ``table7: {model}`` entry, which names a published row.
-
-    Args:
-        published: the published numbers.
-        results_dir: ``runs/<profile>/``.
-        experiments: experiment id -> its params.yaml entry.
-        tolerances: params.yaml's tolerances (``fid_relative`` applies here).
-        profile: the results' profile.
-        comparable: whether its numbers are compared with the paper's (params.yaml).
-
-    Returns:
-        The table: one row per model, one column per temperature.
+def table7_experiments(inputs: TableInputs) -> dict[str, str]:
+    """Published Table 7 model -> the experiment standing for it, in params.yaml's order.
 
     Raises:
-        TableConfigError: the experiments or tolerances do not fit the published table.
-        ResultsError: a results file is malformed.
+        TableConfigError: An experiment names no published row, or two name the same one.
     """
-    check_tolerances(tolerances)
-    table7 = published.table7
-    models = {row.model for row in table7.rows}
-    assigned = experiments_for(
-        experiments, "table7", cell_key=lambda entry: entry["model"], valid=models.__contains__
-    )
-    results = Results(results_dir, profile=profile)
-    make = partial(make_cell, tolerances=tolerances, comparable=comparable)
+    claims = [(f"table7.{e}", e, model) for e, model in inputs.table7.items()]
+    published = {row.model for row in inputs.published.table7.rows}
+    return assign_cells(claims, table="Table 7", published=published)
+
+
+def build_table7(inputs: TableInputs) -> Table:
+    """Table 7: the models' FID at each temperature, ours beside the paper's.
+
+    params.yaml's ``table7`` names the published row each experiment stands for.
+
+    Raises:
+        TableConfigError: An experiment names no published row, or two name the same one.
+        ResultsError: A results file is malformed or belongs elsewhere.
+    """
+    table7 = inputs.published.table7
+    assigned = table7_experiments(inputs)
     rows = []
     for row in table7.rows:
         experiment = assigned.get(row.model)
         cells = tuple(
-            make(
+            make_cell(
+                inputs,
                 metric="fid",
                 published=fid,
                 producer=experiment,
-                measurement=None if experiment is None else results.fid(experiment, temperature),
+                measurement=(
+                    None if experiment is None else inputs.results.fid(experiment, temperature)
+                ),
             )
             for temperature, fid in zip(table7.temperatures, row.fid, strict=True)
         )
         rows.append(Row(labels=(row.model,), cells=cells))
     notes = [table7.note, _PROTOCOL_NOTE, _samples_note(rows)]
     if assigned:
-        notes.insert(1, _sizes_note(experiments, assigned))
+        notes.insert(1, _sizes_note(inputs, assigned))
     return finish_table(
+        inputs,
         number=7,
         title=table7.title,
-        profile=profile,
-        comparable=comparable,
-        tolerances=tolerances,
         key_headers=("Model",),
         columns=tuple(Column(f"T{t:.2f}", f"FID T={t:g}") for t in table7.temperatures),
         rows=rows,

@@ -1,9 +1,8 @@
-"""FID and KID of an experiment's samples against its training split (Table 7)."""
+"""FID and KID of a trained run's samples against its training split (``repro eval fid``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.console import Console
@@ -22,10 +21,10 @@ from repro.fid import (
     reference_statistics,
 )
 from repro.fid.weights import EXTRACTOR_NAME
-from repro.files import write_json
+from repro.layout import RunLayout
+from repro.results import FidExtractor, FidReference, FidResult, write_result
 from repro.runtime import provenance
 from repro.sampling import check_sampling_request, sample_run, save_samples
-from repro.tables.results import fid_file
 
 
 def evaluate_fid(
@@ -37,7 +36,7 @@ def evaluate_fid(
     num_samples: int | None = None,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
-) -> dict[str, Any] | None:
+) -> FidResult | None:
     """Sample a trained run at one temperature and compare with the training split.
 
     The processes of ``world`` share the sampling; rank 0 computes the metrics and writes them.
@@ -55,18 +54,18 @@ def evaluate_fid(
         The result, also written to ``run_dir/fid/T<temperature>.json`` (None off rank 0).
 
     Raises:
-        ValueError: Bad temperature or sample count.
+        SamplingSettingError: Bad temperature or sample count.
         CheckpointError: No usable checkpoint.
         InceptionWeightsError: Missing or mismatched weights (run ``repro assets inception``).
     """
-    settings = experiment.fid
+    settings, layout = experiment.fid, RunLayout(run_dir)
     count = num_samples or settings.num_samples
     check_sampling_request(temperature=temperature, num_samples=count)
     # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
     weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
     seeds = list(range(settings.seed, settings.seed + count))
     images = sample_run(
-        run_dir,
+        layout,
         experiment,
         seeds=seeds,
         temperature=temperature,
@@ -77,34 +76,30 @@ def evaluate_fid(
     )
     if not world.is_main:
         return None
-    result_path = run_dir / fid_file(temperature)
-    save_samples(images, seeds=seeds, stem=result_path.with_name(f"{result_path.stem}_samples"))
+    save_samples(images, seeds=seeds, stem=layout.fid_samples(temperature))
     features = extract_features(images, weights=weights, device=device)
     kid_mean, kid_std = kid(features, reference.features)
-    result = {
-        "experiment": experiment.id,
-        "profile": experiment.profile,
-        "temperature": temperature,
-        "fid": fid_from_statistics(*feature_statistics(features), reference.mu, reference.sigma),
-        "kid_mean": kid_mean,
-        "kid_std": kid_std,
-        "num_samples": count,
-        "seeds": [seeds[0], seeds[-1] + 1],
-        "reference": {
-            "dataset": experiment.data.dataset,
-            "split": "train",
-            "count": reference.count,
-        },
-        "extractor": {
-            "name": f"torch-fidelity {EXTRACTOR_NAME}",
-            "weights_sha256": weights.sha256,
-            "weights_origin": weights.origin,
-        },
-        "provenance": provenance(
-            profile=experiment.profile, params_hash=experiment.params_hash(), device=device
+    hashed = experiment.params_hash()
+    result = FidResult(
+        experiment=experiment.id,
+        profile=experiment.profile,
+        temperature=temperature,
+        fid=fid_from_statistics(*feature_statistics(features), reference.mu, reference.sigma),
+        kid_mean=kid_mean,
+        kid_std=kid_std,
+        num_samples=count,
+        seeds=[seeds[0], seeds[-1] + 1],
+        reference=FidReference(
+            dataset=experiment.data.dataset, split="train", count=reference.count
         ),
-    }
-    write_json(result_path, result)
+        extractor=FidExtractor(
+            name=f"torch-fidelity {EXTRACTOR_NAME}",
+            weights_sha256=weights.sha256,
+            weights_origin=weights.origin,
+        ),
+        provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+    )
+    write_result(layout.fid(temperature), result)
     return result
 
 

@@ -7,8 +7,6 @@ comparison, so every file is checked against a hand-written schema on load, and 
 Numbers keep the text they were printed with (:class:`PrintedNumber`) because the printed precision
 is part of the data: Table 6 prints ``1.10``, and comparing an exact parameter count "at printed
 precision" needs those two decimals, which a plain float would lose.
-
-The loaded data's types live in :mod:`repro.tables.published_types` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,7 +19,9 @@ from typing import Any, NoReturn, TypeVar
 
 import yaml
 
-from repro.tables.published_types import (
+from repro.datasets.registry import DATASETS
+from repro.errors import ReproError
+from repro.published.data import (
     CELL_METRICS,
     FAILS_TO_TRAIN,
     IMAGENET128,
@@ -38,13 +38,14 @@ from repro.tables.published_types import (
     Table7Row,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# repro/published/load.py -> the repository root.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED_DIR = REPO_ROOT / "tables" / "published"
 
 _T = TypeVar("_T")
 
 
-class PublishedDataError(ValueError):
+class PublishedDataError(ReproError):
     """A published-data file is missing, unreadable or breaks the schema (one-line message)."""
 
 
@@ -194,9 +195,17 @@ def _rows(
     return tuple(rows)
 
 
+def _dataset(node: _Node) -> str:
+    # Tables print a dataset by its registered display name, so an unregistered key is a slip.
+    name = node.text()
+    if name not in DATASETS:
+        node.fail(f"is {name!r}, not a registered dataset ({', '.join(DATASETS)})")
+    return name
+
+
 def _table5(root: _Node) -> Table5:
     fields = root.mapping(required=("title", "datasets", "marks", "groups", "imagenet128"))
-    datasets = tuple(node.text() for node in fields["datasets"].sequence())
+    datasets = tuple(_dataset(node) for node in fields["datasets"].sequence())
     marks = {key: node.text() for key, node in fields["marks"].entries().items()}
     row = partial(_table5_row, datasets=datasets, marks=marks)
     models: dict[object, str] = {}  # a model name is unique across all groups
@@ -321,24 +330,3 @@ def load_published(directory: Path = PUBLISHED_DIR) -> Published:
         table7=_table7(_read(directory / "table7.yaml")),
         extras=_extras(_read(directory / "extras.yaml"), table5=table5),
     )
-
-
-__all__ = [
-    "CELL_METRICS",
-    "FAILS_TO_TRAIN",
-    "IMAGENET128",
-    "PUBLISHED_DIR",
-    "Extras",
-    "PrintedNumber",
-    "Published",
-    "PublishedCell",
-    "PublishedDataError",
-    "Table5",
-    "Table5Group",
-    "Table5Row",
-    "Table6",
-    "Table6Row",
-    "Table7",
-    "Table7Row",
-    "load_published",
-]

@@ -1,4 +1,4 @@
-"""Bits per dimension on a test set (METHOD §2)."""
+"""Bits per dimension of a trained run on its test split (``repro eval bpd``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from mrcnf import MRCNF, dequantize
-from repro.checkpoint import load_model
 from repro.config import Experiment
 from repro.datasets import load_experiment_data
 from repro.distributed import SINGLE_PROCESS, World
-from repro.files import write_json
+from repro.layout import RunLayout
+from repro.models import load_model
+from repro.results import BpdResult, write_result
 from repro.runtime import generator, provenance
 
 NOISE_STREAM, PROBE_STREAM = 0, 1
@@ -95,15 +96,16 @@ def evaluate_run(
     checkpoint: str = "last",
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
-) -> dict[str, Any]:
-    """Evaluate a trained run on its test split and write ``run_dir/eval_bpd.json`` (rank 0).
+) -> BpdResult:
+    """Evaluate a trained run on its test split and write its ``eval_bpd.json`` (rank 0).
 
     Raises:
         CheckpointError: If the run has no usable checkpoint.
     """
-    model, _ = load_model(run_dir, experiment, which=checkpoint, device=device)
+    layout = RunLayout(run_dir)
+    model, _ = load_model(layout, experiment, which=checkpoint, device=device)
     test = load_experiment_data(experiment.data).test
-    result = evaluate_bits_per_dim(
+    measured = evaluate_bits_per_dim(
         model,
         test,
         batch_size=experiment.evaluation.batch_size,
@@ -112,15 +114,14 @@ def evaluate_run(
         console=console,
         world=world,
     )
-    result = {
-        "experiment": experiment.id,
-        "profile": experiment.profile,
-        "checkpoint": checkpoint,
-        **result,
-        "provenance": provenance(
-            profile=experiment.profile, params_hash=experiment.params_hash(), device=device
-        ),
-    }
+    hashed = experiment.params_hash()
+    result = BpdResult(
+        experiment=experiment.id,
+        profile=experiment.profile,
+        checkpoint=checkpoint,
+        **measured,
+        provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+    )
     if world.is_main:
-        write_json(run_dir / "eval_bpd.json", result)
+        write_result(layout.eval_bpd, result)
     return result

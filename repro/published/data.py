@@ -1,7 +1,6 @@
-"""The paper's published numbers as typed, frozen data (loaded by :mod:`repro.published`).
+"""The paper's published numbers as typed, frozen data (loaded by :mod:`repro.published.load`).
 
-Kept apart from the loader so that the table code depends only on these types: the loader imports
-them, and nothing here imports the loader, so the two never form an import cycle.
+Kept apart from the loader so that code reading the numbers depends only on these types.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 FAILS_TO_TRAIN = "x"
 IMAGENET128 = "imagenet128"
 CELL_METRICS = ("bpd", "params", "hours")
+# The paper counts the parameters of models for RGB images (Tables 5 and 6).
+PAPER_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,15 @@ class Table5:
     marks: Mapping[str, str]
     groups: tuple[Table5Group, ...]
     imagenet128: tuple[Table5Row, ...]
+
+    def hours(self, model: str, dataset: str) -> float | None:
+        """The GPU hours printed for a model's cell, or ``None`` where none are printed."""
+        rows = [row for group in self.groups for row in group.rows] + list(self.imagenet128)
+        for row in rows:
+            cell = row.cells.get(dataset) if row.model == model else None
+            if cell is not None and isinstance(cell.hours, PrintedNumber):
+                return cell.hours.value
+        return None
 
 
 @dataclass(frozen=True)
