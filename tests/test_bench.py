@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from mrcnf import MRCNF, MRCNFConfig
+from mrcnf import MRCNF, MRCNFConfig, dequantize
 from repro.bench import (
     REFERENCE,
     VARIANTS,
@@ -18,7 +19,13 @@ from repro.bench import (
     projected_hours,
     velocity_flops,
 )
+from repro.bench.run import BenchSettingError
 from repro.config import load_params
+from repro.datasets import load_experiment_data
+from repro.layout import RunLayout
+from repro.models import build_model
+from repro.train import TrainingBatches, train
+from tests.profiles import params_with_profile, tiny_profile
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_params(REPO / "params.yaml")
@@ -107,9 +114,9 @@ def test_projection_falls_back_to_the_adjoint_method_when_direct_does_not_fit() 
 
 def test_unknown_variant_and_tf32_off_cuda_are_refused() -> None:
     experiment = PARAMS.experiment("cifar10-2res-small", profile="smoke")
-    with pytest.raises(ValueError, match="unknown variant"):
+    with pytest.raises(BenchSettingError, match="unknown variant"):
         bench(experiment, device=torch.device("cpu"), variants=["fastest"])
-    with pytest.raises(ValueError, match="TF32"):
+    with pytest.raises(BenchSettingError, match="TF32"):
         bench(experiment, device=torch.device("cpu"), variants=["direct+vjp+tf32"])
 
 
@@ -117,3 +124,59 @@ def test_projected_hours_follow_the_pinned_schedule() -> None:
     experiment = PARAMS.experiment("cifar10-2res-small", profile="paper")
     # 200 epochs × 500 iterations of 100 images at 1 s each.
     assert projected_hours(experiment, seconds_per_iteration=1.0) == pytest.approx(100_000 / 3600)
+
+
+def _step_experiment(tmp_path: Path, *, grad_clip: float, skip_grad_norm: float):
+    profile = tiny_profile(
+        limit_train=64, limit_test=32, max_iterations=2, checkpoint_every_iterations=2
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(params_with_profile("tiny", profile))
+    experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
+    rules = replace(experiment.optimizer, grad_clip=grad_clip, skip_grad_norm=skip_grad_norm)
+    training = replace(experiment.training, accumulation_steps=2)
+    return replace(experiment, optimizer=rules, training=training)
+
+
+def _bench_iterations(experiment, batches: list[torch.Tensor]) -> tuple[MRCNF, list]:
+    """Bench's training iterations from the state ``repro train`` starts from."""
+    torch.manual_seed(experiment.training.seed)
+    model = build_model(experiment, channels=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
+    outcomes = [
+        measure.training_iteration(model, optimizer, x, experiment, iteration=i)
+        for i, x in enumerate(batches)
+    ]
+    return model, outcomes
+
+
+def test_bench_times_the_very_step_training_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = torch.Generator().manual_seed(0)
+    digits = load_experiment_data(_step_experiment(tmp_path, grad_clip=1, skip_grad_norm=1).data)
+    # A batch of noise, then one of digits: the second gradient is the larger.
+    noise = torch.randint(0, 256, (32, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    batches = [
+        dequantize(noise, generator=generator),
+        dequantize(digits.train[:32], generator=generator),
+    ]
+    _, dry = _bench_iterations(
+        _step_experiment(tmp_path, grad_clip=1e3, skip_grad_norm=1e9), batches
+    )
+    first, second = (outcome.grad_norm for outcome in dry)
+    assert second > first, (first, second)
+    # Clip the first step's gradient; skip the second step.
+    experiment = _step_experiment(
+        tmp_path, grad_clip=first / 4, skip_grad_norm=(first + second) / 2
+    )
+
+    monkeypatch.setattr(TrainingBatches, "batch", lambda self, state: batches[state.iteration])
+    train(experiment, run_dir=tmp_path / "run", device=torch.device("cpu"))
+    trained = torch.load(RunLayout(tmp_path / "run").checkpoint(), weights_only=True)["model"]
+    benched, outcomes = _bench_iterations(experiment, batches)
+
+    assert [o.skipped for o in outcomes] == [False, True]
+    assert outcomes[0].grad_norm > experiment.optimizer.grad_clip
+    for name, value in benched.state_dict().items():
+        assert torch.equal(value, trained[name]), name

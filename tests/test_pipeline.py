@@ -85,10 +85,27 @@ def test_changing_one_experiment_reruns_only_its_stages_and_the_tables(project: 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["imagenet64-3res-small"]["training"] = {"seed": 30}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # The parameter counts depend on every experiment's size, so the `experiments` section.
     assert _changed_stages(project) == {
+        "params",
         "train@imagenet64-3res-small",
         "eval_bpd@imagenet64-3res-small",
         "table@5",
         "table@6",
         "table@7",
     }
+
+
+@pytest.mark.slow
+def test_dvc_metrics_show_only_the_numbers_a_user_compares(project: Path) -> None:
+    shown = json.loads(_run(["dvc", "metrics", "show", "--json"], project).stdout)
+    files = next(iter(shown.values()))["data"]
+    assert any(path.endswith("eval_bpd.metrics.json") for path in files)
+    values = [value for data in files.values() for value in _leaves(data["data"])]
+    assert values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _leaves(data: object) -> list[object]:
+    if isinstance(data, dict):
+        return [leaf for value in data.values() for leaf in _leaves(value)]
+    return [data]

@@ -1,0 +1,64 @@
+"""The output paths: dvc.yaml spells those of repro.layout, and each path is defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repro.layout import ProfileLayout
+from repro.results import metrics_path
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+# What DVC substitutes, for one experiment and temperature.
+VALUES = {
+    "${profile}": "smoke",
+    "${key}": "cifar10-1res",
+    "${item.experiment}": "cifar10-1res",
+    "${item.temperature}": "0.5",
+}
+
+
+def _declared(stage: str, section: str) -> set[Path]:
+    body = STAGES[stage].get("do", STAGES[stage])
+    paths = set()
+    for entry in body.get(section, []):
+        text = next(iter(entry)) if isinstance(entry, dict) else entry
+        for variable, value in VALUES.items():
+            text = text.replace(variable, value)
+        paths.add(Path(text))
+    return paths
+
+
+@pytest.fixture
+def layout(monkeypatch: pytest.MonkeyPatch) -> ProfileLayout:
+    monkeypatch.setenv("MRCNF_RUNS", "runs")  # relative, as dvc.yaml spells it
+    return ProfileLayout("smoke")
+
+
+def test_dvc_stages_write_the_layouts_paths(layout: ProfileLayout) -> None:
+    run = layout.run("cifar10-1res")
+    expected = {
+        ("params", "outs"): {layout.param_counts},
+        ("params", "metrics"): {metrics_path(layout.param_counts)},
+        ("train", "outs"): {run.checkpoints, run.train_summary},
+        ("train", "metrics"): {metrics_path(run.train_summary)},
+        ("train", "plots"): {run.train_metrics},
+        ("eval_bpd", "outs"): {run.eval_bpd},
+        ("eval_bpd", "metrics"): {metrics_path(run.eval_bpd)},
+        ("fid", "outs"): {run.fid(0.5)},
+        ("fid", "metrics"): {metrics_path(run.fid(0.5))},
+        ("fid_plot", "plots"): {layout.fid_plot},
+    }
+    for (stage, section), paths in expected.items():
+        assert _declared(stage, section) == paths, (stage, section)
+    tables = {layout.tables / f"table${{item}}.{suffix}" for suffix in ("md", "tex", "csv")}
+    assert _declared("table", "outs") == tables
+
+
+def test_stages_that_read_a_run_depend_on_its_checkpoints(layout: ProfileLayout) -> None:
+    checkpoints = layout.run("cifar10-1res").checkpoints
+    assert checkpoints in _declared("eval_bpd", "deps")
+    assert checkpoints in _declared("fid", "deps")
