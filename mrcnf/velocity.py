@@ -94,6 +94,11 @@ class VelocityField(nn.Module):
         transposed convolutions uses cuDNN's ordinary backward kernels instead, and evaluation
         builds no graph at all.
 
+        This mirrors :meth:`forward` by hand: a change to the network's layers or activations
+        must be made here too. ``tests/test_velocity.py``
+        (``test_explicit_vector_jacobian_product_equals_autograd``, float64, 1e-9) fails when
+        the two drift apart.
+
         Args:
             t: Scalar time, or (B,) times.
             z: B×C×H×W state.

@@ -16,29 +16,12 @@ _SHARED_FILE_MODE = 0o644
 
 
 def sha256_bytes(data: bytes) -> str:
-    """Return the hex sha256 of ``data``.
-
-    Args:
-        data: The bytes to hash.
-
-    Returns:
-        64 lowercase hex digits.
-    """
+    """The hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of the file at ``path``, read in chunks.
-
-    Args:
-        path: The file to hash; it may be larger than memory.
-
-    Returns:
-        64 lowercase hex digits.
-
-    Raises:
-        OSError: The file cannot be read.
-    """
+    """The hex sha256 of a file, read in chunks (it may be larger than memory)."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
@@ -96,12 +79,5 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def sidecar_path(path: Path) -> Path:
-    """Return the JSON sidecar that describes the artefact at ``path``.
-
-    Args:
-        path: The artefact.
-
-    Returns:
-        ``path`` with ``.json`` appended to its full name.
-    """
+    """The JSON sidecar describing an artefact: ``path`` with ``.json`` appended to its name."""
     return path.with_name(path.name + ".json")

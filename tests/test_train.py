@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repro.checkpoint import CheckpointError
+from repro.checkpoint import CheckpointError, check_compatible
 from repro.config import load_params
 from repro.eval_bpd import evaluate_run
 from repro.layout import RunLayout
@@ -213,3 +213,16 @@ def test_out_of_gpu_memory_is_one_line_naming_the_fix(monkeypatch: pytest.Monkey
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "solver.train.adjoint: true" in lines[0], result.output
+
+
+def test_a_setting_absent_from_a_stored_configuration_takes_its_default(params_file: Path) -> None:
+    experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
+    stored = experiment.to_dict()
+    del stored["model"]["divergence"]  # as if written before the setting existed
+    stored["model"]["retired_setting"] = 1  # as if the setting were since removed
+    payload = {"config": stored}
+    check_compatible(payload, experiment, Path("last.pt"))  # the default: hutchinson
+    model = dataclasses.replace(experiment.model, divergence="exact")
+    exact = dataclasses.replace(experiment, model=model)
+    with pytest.raises(CheckpointError, match=r"model\.divergence='hutchinson'.*'exact'"):
+        check_compatible(payload, exact, Path("last.pt"))
