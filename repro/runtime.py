@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import os
 import subprocess
 
@@ -10,7 +11,10 @@ import numpy as np
 import torch
 
 from repro.errors import ReproError
-from repro.results import Hardware, Provenance
+from repro.results import Hardware, Numerics, Provenance
+
+# The packages whose code computes a reproduced number, recorded in every result's provenance.
+COMPUTING_PACKAGES = ("torch", "torchdiffeq", "torch-fidelity")
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -57,6 +61,19 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def current_numerics() -> Numerics:
+    """The numerics switches in force, read from torch (not assumed from options)."""
+    return Numerics(
+        tf32=torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32,
+        autotune=torch.backends.cudnn.benchmark,
+    )
+
+
+def package_versions() -> dict[str, str]:
+    """The installed version of every package in :data:`COMPUTING_PACKAGES`."""
+    return {name: importlib.metadata.version(name) for name in COMPUTING_PACKAGES}
+
+
 def derived_seed(*keys: int) -> int:
     """A well-mixed 63-bit seed from integer keys (run seed, stream, step, …)."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> 1)
@@ -101,4 +118,6 @@ def provenance(*, profile: str, params_hash: str, device: torch.device) -> Prove
         params_hash=params_hash,
         hardware=hardware(device),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        numerics=current_numerics(),
+        packages=package_versions(),
     )
