@@ -1,4 +1,5 @@
-"""Continuous normalizing flows: ODE blocks, divergence estimators, RNODE regularisers (METHOD §3).
+"""Continuous normalizing flows: ODE blocks, divergence estimators, RNODE regularisers
+(docs/method.md §3).
 
 One block integrates dz/dt = f(z, t | cond) over t ∈ [0, 1], data to noise. For the density it
 carries the extra state Δ = -∫ tr(∂f/∂z) dt, so that ``log p(z(0)) = log p(z(1)) - Δ(1)``; when

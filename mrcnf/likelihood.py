@@ -1,4 +1,4 @@
-"""Densities, dequantisation, the logit transform and bits per dimension (METHOD §2)."""
+"""Densities, dequantisation, the logit transform and bits per dimension (docs/method.md §2)."""
 
 from __future__ import annotations
 

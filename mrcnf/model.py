@@ -1,4 +1,4 @@
-"""The multi-resolution continuous normalizing flow (METHOD §1, §2, §5).
+"""The multi-resolution continuous normalizing flow (docs/method.md §1, §2, §5).
 
 Levels are indexed from the finest: level 0 is the image itself, level s+1 its 2×2 average. The
 coarsest level's CNF models the logit of the coarsest image; every other level's CNF models the

@@ -1,4 +1,4 @@
-"""The multi-resolution image transform (METHOD §1).
+"""The multi-resolution image transform (docs/method.md §1).
 
 Each 2×2 block (x1 top-left, x2 top-right, x3 bottom-left, x4 bottom-right) maps to its mean and
 three detail coefficients::

@@ -1,4 +1,5 @@
-"""The velocity network f(z, t | cond) of one ODE block (METHOD §1, as in FFJORD and RNODE)."""
+"""The velocity network f(z, t | cond) of one ODE block (docs/method.md §1, as in FFJORD and
+RNODE)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ import torch
 from repro.config import Experiment
 from repro.errors import ReproError
 from repro.files import atomic_destination
-from repro.schema import SchemaError, from_mapping
+from repro.results import Numerics, NumericsSpan
+from repro.schema import SchemaError, from_mapping, to_plain
 
 FORMAT_VERSION = 1
 # Version of the stored configuration's layout; 1 (or absent): before settings had defaults.
@@ -102,3 +103,32 @@ def check_compatible(
                 f"{path} was written for {section}.{key}={getattr(old, key)!r}, params.yaml now "
                 f"says {value!r}: restore the setting, or move the checkpoint away to start afresh"
             )
+
+
+def numerics_history(
+    payload: dict[str, Any] | None,
+    current: Numerics,
+    path: Path,
+    *,
+    iteration: int,
+    allow_change: bool,
+) -> list[NumericsSpan]:
+    """The numerics a run has used, continued under ``current`` numerics.
+
+    A checkpoint written before numerics were recorded continues from the resumed iteration.
+
+    Raises:
+        CheckpointError: The run was trained under other numerics and ``allow_change`` is off.
+    """
+    stored = [] if payload is None else payload.get("numerics_history", [])
+    history = [from_mapping(NumericsSpan, span) for span in stored]
+    if history and history[-1].numerics == current:
+        return history
+    if history and not allow_change:
+        before, now = to_plain(history[-1].numerics), to_plain(current)
+        changed = ", ".join(f"{k}={before[k]} (now {now[k]})" for k in now if before[k] != now[k])
+        raise CheckpointError(
+            f"{path} was trained with {changed}: resume with the same numerics (--tf32 as "
+            "before), or pass --allow-numerics-change to continue and record the change"
+        )
+    return [*history, NumericsSpan(from_iteration=iteration, numerics=current)]

@@ -126,6 +126,9 @@ class FidConfig:
     batch_size: int
     reference_images: int | None = None
     seed: int = 0
+    seed_sets: int = 1
+    """Sample sets on disjoint seed ranges (set k: seeds from seed + k·num_samples); the first
+    gives FID and KID, every set's FID their spread (1: one set, the usual protocol)."""
 
 
 @dataclass(frozen=True)

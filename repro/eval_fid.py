@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -24,7 +26,12 @@ from repro.fid.weights import EXTRACTOR_NAME
 from repro.layout import RunLayout
 from repro.results import FidExtractor, FidReference, FidResult, write_result
 from repro.runtime import provenance
-from repro.sampling import check_sampling_request, sample_run, save_samples
+from repro.sampling import (
+    SamplingSettingError,
+    check_sampling_request,
+    sample_run,
+    save_samples,
+)
 
 
 def evaluate_fid(
@@ -40,13 +47,16 @@ def evaluate_fid(
     """Sample a trained run at one temperature and compare with the training split.
 
     The processes of ``world`` share the sampling; rank 0 computes the metrics and writes them.
+    With ``fid.seed_sets`` = k > 1, k sets of the sample count are drawn on disjoint seed ranges:
+    the first set gives ``fid``, ``kid_mean`` and ``kid_std`` (and its samples are saved), every
+    set's FID goes into ``fid_seed_sets`` and their standard deviation into ``fid_spread``.
 
     Args:
-        experiment: The resolved configuration (its ``fid`` section sets count, batch and seed).
+        experiment: The resolved configuration (its ``fid`` section sets count, sets, batch, seed).
         run_dir: The run folder holding the checkpoint; results go to ``run_dir/fid/``.
         temperature: Sampling temperature T in (0, 2].
         device: Where to sample and extract features.
-        num_samples: Overrides ``fid.num_samples``.
+        num_samples: Overrides ``fid.num_samples`` (the count of every set).
         console: Where to show progress.
         world: The processes sharing the sampling.
 
@@ -54,16 +64,47 @@ def evaluate_fid(
         The result, also written to ``run_dir/fid/T<temperature>.json`` (None off rank 0).
 
     Raises:
-        SamplingSettingError: Bad temperature or sample count.
+        SamplingSettingError: Bad temperature, sample count or number of seed sets.
         CheckpointError: No usable checkpoint.
         InceptionWeightsError: Missing or mismatched weights (run ``repro assets inception``).
     """
     settings, layout = experiment.fid, RunLayout(run_dir)
     count = num_samples or settings.num_samples
     check_sampling_request(temperature=temperature, num_samples=count)
+    if settings.seed_sets < 1:
+        raise SamplingSettingError(f"fid.seed_sets must be at least 1, got {settings.seed_sets}")
     # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
     weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
-    seeds = list(range(settings.seed, settings.seed + count))
+    seeds, sets = _sample_sets(experiment, layout, count, temperature, device, console, world)
+    if not world.is_main:
+        return None
+    save_samples(sets[0], seeds=seeds[:count], stem=layout.fid_samples(temperature))
+    result = FidResult(
+        experiment=experiment.id,
+        profile=experiment.profile,
+        temperature=temperature,
+        num_samples=count,
+        seeds=[seeds[0], seeds[0] + count],
+        **_metrics(sets, weights=weights, reference=reference, device=device),
+        **_protocol(experiment, weights=weights, reference=reference, device=device),
+    )
+    write_result(layout.fid(temperature), result)
+    return result
+
+
+def _sample_sets(
+    experiment: Experiment,
+    layout: RunLayout,
+    count: int,
+    temperature: float,
+    device: torch.device,
+    console: Console | None,
+    world: World,
+) -> tuple[list[int], list[torch.Tensor]]:
+    """The seeds, and every seed set's samples (set k: ``count`` seeds from ``seed + k·count``)."""
+    settings = experiment.fid
+    # One call for every set: a sample depends on its seed alone, so set k is the k-th slice.
+    seeds = list(range(settings.seed, settings.seed + settings.seed_sets * count))
     images = sample_run(
         layout,
         experiment,
@@ -74,33 +115,56 @@ def evaluate_fid(
         console=console,
         world=world,
     )
-    if not world.is_main:
-        return None
-    save_samples(images, seeds=seeds, stem=layout.fid_samples(temperature))
-    features = extract_features(images, weights=weights, device=device)
+    return seeds, [images[k * count : (k + 1) * count] for k in range(settings.seed_sets)]
+
+
+def _metrics(
+    sets: list[torch.Tensor],
+    *,
+    weights: InceptionWeights,
+    reference: ReferenceStatistics,
+    device: torch.device,
+) -> dict[str, Any]:
+    """FID and KID of the first set, and the FID of every set with their standard deviation."""
+    features = extract_features(sets[0], weights=weights, device=device)
     kid_mean, kid_std = kid(features, reference.features)
-    hashed = experiment.params_hash()
-    result = FidResult(
-        experiment=experiment.id,
-        profile=experiment.profile,
-        temperature=temperature,
-        fid=fid_from_statistics(*feature_statistics(features), reference.mu, reference.sigma),
-        kid_mean=kid_mean,
-        kid_std=kid_std,
-        num_samples=count,
-        seeds=[seeds[0], seeds[-1] + 1],
-        reference=FidReference(
+    fids = [_fid(features, reference)]
+    # Each further set's features are dropped once its FID is known (50,000 × 2048 floats each).
+    fids += [_fid(extract_features(s, weights=weights, device=device), reference) for s in sets[1:]]
+    return {
+        "fid": fids[0],
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "fid_seed_sets": fids,
+        "fid_spread": statistics.stdev(fids) if len(fids) >= 2 else None,
+    }
+
+
+def _fid(features: torch.Tensor, reference: ReferenceStatistics) -> float:
+    return fid_from_statistics(*feature_statistics(features), reference.mu, reference.sigma)
+
+
+def _protocol(
+    experiment: Experiment,
+    *,
+    weights: InceptionWeights,
+    reference: ReferenceStatistics,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The result's fields saying what the samples were compared with, by what, and where."""
+    return {
+        "reference": FidReference(
             dataset=experiment.data.dataset, split="train", count=reference.count
         ),
-        extractor=FidExtractor(
+        "extractor": FidExtractor(
             name=f"torch-fidelity {EXTRACTOR_NAME}",
             weights_sha256=weights.sha256,
             weights_origin=weights.origin,
         ),
-        provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
-    )
-    write_result(layout.fid(temperature), result)
-    return result
+        "provenance": provenance(
+            profile=experiment.profile, params_hash=experiment.params_hash(), device=device
+        ),
+    }
 
 
 def _reference(

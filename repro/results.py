@@ -47,6 +47,14 @@ class Numerics:
 
 
 @dataclass(frozen=True)
+class NumericsSpan:
+    """The numerics a training run used from one iteration on (until the next span)."""
+
+    from_iteration: int
+    numerics: Numerics
+
+
+@dataclass(frozen=True)
 class Provenance:
     """Where, when and from what a result was produced.
 
@@ -135,6 +143,8 @@ class TrainSummary(Result):
     time_budget_hours: float | None = None
     final_bpd: float | None = None
     processes: int = 1
+    # More than one span: the run was resumed under other numerics, as asked for.
+    numerics_history: list[NumericsSpan] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,10 +152,18 @@ class BpdResult(Result):
     """Bits per dimension on a test split (``eval_bpd.json``).
 
     ``bpd_per_resolution`` holds each level's contribution, finest first; with 8 added (the bits
-    of the 256 dequantisation bins) their sum is ``bpd``.
+    of the 256 dequantisation bins) their sum is ``bpd``. ``bpd_standard_error`` and
+    ``bpd_bin_centre_standard_error`` are the standard errors of the two means over the test
+    images, sqrt(sample variance / N) (None in files written before they were recorded, or for
+    a single image).
     """
 
-    METRICS: ClassVar[tuple[str, ...]] = ("bpd", "bpd_bin_centre", "nfe_mean")
+    METRICS: ClassVar[tuple[str, ...]] = (
+        "bpd",
+        "bpd_bin_centre",
+        "nfe_mean",
+        "bpd_standard_error",
+    )
     experiment: str
     profile: str
     bpd: float
@@ -157,6 +175,8 @@ class BpdResult(Result):
     provenance: Provenance
     checkpoint: str = "last"
     processes: int = 1
+    bpd_standard_error: float | None = None
+    bpd_bin_centre_standard_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +197,14 @@ class FidExtractor:
 class FidResult(Result):
     """FID and KID of one temperature's samples against the training split (``fid/T<t>.json``).
 
-    ``seeds`` is the half-open range of the samples' seeds.
+    ``seeds`` is the half-open range of the samples' seeds, those of the first seed set, which
+    ``fid``, ``kid_mean`` and ``kid_std`` describe. With several seed sets (``fid.seed_sets``),
+    ``fid_seed_sets`` holds the FID of each, set k drawn from the next ``num_samples`` seeds
+    (``seeds[0] + k·num_samples`` on), and ``fid_spread`` their sample standard deviation (None
+    with one set, and in files written before seed sets existed).
     """
 
-    METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid_mean", "kid_std")
+    METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid_mean", "kid_std", "fid_spread")
     experiment: str
     profile: str
     temperature: float
@@ -192,6 +216,8 @@ class FidResult(Result):
     seeds: list[int] | None = None
     reference: FidReference | None = None
     extractor: FidExtractor | None = None
+    fid_seed_sets: list[float] | None = None
+    fid_spread: float | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from repro.errors import ReproError
 from repro.results import Hardware, Numerics, Provenance
 
 # The packages whose code computes a reproduced number, recorded in every result's provenance.
-COMPUTING_PACKAGES = ("torch", "torchdiffeq", "torch-fidelity")
+COMPUTING_PACKAGES = ("torch", "torchdiffeq", "torch-fidelity", "numpy", "scipy")
 
 DEVICES = ("auto", "cpu", "cuda")
 

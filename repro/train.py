@@ -7,20 +7,14 @@ continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
-import math
-import random
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from mrcnf import MRCNF, dequantize
-from repro.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from mrcnf import dequantize
 from repro.config import Experiment, TrainingConfig
 from repro.datasets import load_experiment_data, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
@@ -28,10 +22,10 @@ from repro.errors import ReproError
 from repro.files import write_json
 from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
-from repro.models import build_model
 from repro.optimization import LOGGED, StepOutcome, optimization_step
 from repro.progress import TrainingProgress
 from repro.results import StoppedBy, TrainSummary, write_result
+from repro.run_state import Checkpointer, Run, TrainState, start_run
 from repro.runtime import generator, provenance
 
 # Independent random streams of one iteration (the probes' is repro.optimization.PROBE_STREAM).
@@ -44,18 +38,6 @@ class TrainingDivergedError(ReproError):
 
 class TrainingSettingError(ReproError):
     """Training settings that cannot work with the data or the processes at hand."""
-
-
-@dataclass
-class TrainState:
-    """Counters that, with the model and optimiser, determine the rest of a run."""
-
-    iteration: int = 0
-    epoch: int = 0
-    position: int = 0
-    consecutive_skips: int = 0
-    train_seconds: float = 0.0
-    best_bpd: float = math.inf
 
 
 def scheduled_iterations(training: TrainingConfig, *, num_images: int) -> int:
@@ -102,64 +84,6 @@ class TrainingBatches:
         return dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, state.iteration))
 
 
-class Checkpointer:
-    """Saves ``last`` every N iterations or minutes (and at the end), and ``best`` when the mean
-    training bpd since the previous save is the lowest so far."""
-
-    def __init__(
-        self,
-        layout: RunLayout,
-        *,
-        experiment: Experiment,
-        image_shape: torch.Size,
-        world: World,
-        saved_iteration: int | None,
-    ) -> None:
-        self.layout, self.settings, self.world = layout, experiment.training, world
-        self.stored = {
-            "experiment": experiment.id,
-            "config": experiment.to_dict(),
-            "image_shape": list(image_shape),
-        }
-        self.saved_iteration = saved_iteration
-        self.window_bpd: list[float] = []
-        self.last_save = time.monotonic()
-
-    def due(self, state: TrainState) -> bool:
-        since = self.world.maximum(time.monotonic() - self.last_save)
-        return state.iteration % self.settings.checkpoint_every_iterations == 0 or (
-            since >= self.settings.checkpoint_every_minutes * 60
-        )
-
-    def save(self, state: TrainState, *, model: MRCNF, optimizer: torch.optim.Optimizer) -> float:
-        """Save ``last`` (and ``best``); return the window's mean training bpd."""
-        mean_bpd = float(np.mean(self.window_bpd)) if self.window_bpd else math.inf
-        is_best = mean_bpd < state.best_bpd
-        state.best_bpd = min(state.best_bpd, mean_bpd)
-        self.window_bpd, self.last_save = [], time.monotonic()
-        self.saved_iteration = state.iteration
-        self.world.barrier()
-        if self.world.is_main:
-            payload = {
-                **self.stored,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "state": asdict(state),
-                "rng": _rng_states(),
-            }
-            save_checkpoint(self.layout.checkpoint("last"), payload)
-            if is_best:
-                save_checkpoint(self.layout.checkpoint("best"), payload)
-        return mean_bpd
-
-    def save_unsaved(
-        self, state: TrainState, *, model: MRCNF, optimizer: torch.optim.Optimizer
-    ) -> None:
-        """Save, unless the current iteration is saved already (the end of a run)."""
-        if self.saved_iteration != state.iteration:
-            self.save(state, model=model, optimizer=optimizer)
-
-
 def train(
     experiment: Experiment,
     *,
@@ -167,15 +91,15 @@ def train(
     device: torch.device,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
+    allow_numerics_change: bool = False,
 ) -> TrainSummary:
     """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
 
-    Under ``torchrun`` every process takes its share of each global batch (DDP averages the
-    gradients), so the updates are those of one process with the same batch; rank 0 alone logs
-    and writes files. The run stops at the iteration limit, the epoch limit or the time budget.
+    Under ``torchrun`` the processes share each global batch (DDP averages the gradients); rank 0
+    alone logs and writes. The run stops at the iteration or epoch limit, or the time budget.
 
     Raises:
-        CheckpointError: The last checkpoint is corrupt or of another configuration.
+        CheckpointError: The last checkpoint is corrupt, or of other settings or numerics.
         TrainingDivergedError: Too many consecutive oversized gradients.
         TrainingSettingError: The batch cannot be formed from the data, processes, micro-batches.
     """
@@ -183,13 +107,11 @@ def train(
     console = console if console and world.is_main else Console(quiet=True)
     images = _training_images(experiment, world=world)
     batches = TrainingBatches(images, experiment=experiment)
-    model, optimizer, state = _start(experiment, layout, images.shape[1:], device=device)
+    run = start_run(experiment, layout, images.shape[1:], device, allow_numerics_change)
+    model, optimizer, state = run.model, run.optimizer, run.state
     network = DistributedDataParallel(model) if world.distributed else model
     metrics = _open_run(experiment, layout, state, console=console, world=world)
-    checkpoints = Checkpointer(
-        layout, experiment=experiment, image_shape=images.shape[1:], world=world,
-        saved_iteration=state.iteration or None,
-    )  # fmt: skip
+    checkpoints = Checkpointer(layout, experiment, run, world=world)
     limit = scheduled_iterations(settings, num_images=len(images))
 
     with TrainingProgress(console, total=limit, start=state.iteration) as progress:
@@ -209,12 +131,12 @@ def train(
             checkpoints.window_bpd.append(row["bpd"])
             _check_divergence(state, experiment, layout)
             if checkpoints.due(state):
-                bpd = checkpoints.save(state, model=model, optimizer=optimizer)
+                bpd = checkpoints.save(run)
                 console.log(f"{experiment.id}: iteration {state.iteration}, bpd {bpd:.4f}")
 
-    checkpoints.save_unsaved(state, model=model, optimizer=optimizer)
+    checkpoints.save_unsaved(run)
     summary = _summary(
-        experiment, state, stopped_by, images=len(images), metrics=metrics, world=world,
+        experiment, run, stopped_by, images=len(images), metrics=metrics, world=world,
         device=device,
     )  # fmt: skip
     if world.is_main:
@@ -252,24 +174,6 @@ def _training_images(experiment: Experiment, *, world: World) -> torch.Tensor:
             "lower training.batch_size or raise data.limit_train"
         )
     return images
-
-
-def _start(
-    experiment: Experiment, layout: RunLayout, image_shape: torch.Size, *, device: torch.device
-) -> tuple[MRCNF, torch.optim.Optimizer, TrainState]:
-    """A fresh model, optimiser and state, or those of the run's last checkpoint."""
-    torch.manual_seed(experiment.training.seed)
-    model = build_model(experiment, channels=image_shape[0]).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
-    last = layout.checkpoint("last")
-    if not last.exists():
-        return model, optimizer, TrainState()
-    payload = load_checkpoint(last, map_location=device)
-    check_compatible(payload, experiment, last)
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    _set_rng_states(payload["rng"])
-    return model, optimizer, TrainState(**payload["state"])
 
 
 def _stop_reason(state: TrainState, settings: TrainingConfig, *, limit: int) -> StoppedBy | None:
@@ -323,7 +227,7 @@ def _check_divergence(state: TrainState, experiment: Experiment, layout: RunLayo
 
 def _summary(
     experiment: Experiment,
-    state: TrainState,
+    run: Run,
     stopped_by: StoppedBy,
     *,
     images: int,
@@ -331,7 +235,7 @@ def _summary(
     world: World,
     device: torch.device,
 ) -> TrainSummary:
-    hashed = experiment.params_hash()
+    state, hashed = run.state, experiment.params_hash()
     return TrainSummary(
         experiment=experiment.id,
         profile=experiment.profile,
@@ -344,21 +248,5 @@ def _summary(
         final_bpd=metrics.last_value("bpd") if world.is_main else None,
         processes=world.size,
         provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+        numerics_history=run.numerics,
     )
-
-
-def _rng_states() -> dict[str, Any]:
-    mt_name, keys, position, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": [mt_name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    mt_name, keys, position, has_gauss, cached = states["numpy"]
-    np.random.set_state((mt_name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))

@@ -109,3 +109,29 @@ def _leaves(data: object) -> list[object]:
     if isinstance(data, dict):
         return [leaf for value in data.values() for leaf in _leaves(value)]
     return [data]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("changed_file", "stale", "current"),
+    [
+        ("mrcnf/cnf.py", ("eval_bpd@cifar10-1res", "fid@"), ()),
+        ("repro/sampling.py", ("fid@",), ("eval_bpd@", "train@")),
+        ("repro/tables/render.py", ("table@5",), ("eval_bpd@", "fid@", "train@")),
+    ],
+)
+def test_a_change_to_code_marks_exactly_the_results_it_computes_stale(
+    project: Path, changed_file: str, stale: tuple[str, ...], current: tuple[str, ...]
+) -> None:
+    before = _changed_stages(project)
+    path = project / changed_file
+    original = path.read_text()
+    path.write_text(original + "\n# a change\n")
+    try:
+        changed = _changed_stages(project) - before
+    finally:
+        path.write_text(original)
+    for prefix in stale:
+        assert any(stage.startswith(prefix) for stage in changed), (prefix, changed)
+    for prefix in current:
+        assert not any(stage.startswith(prefix) for stage in changed), (prefix, changed)

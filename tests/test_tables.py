@@ -218,7 +218,7 @@ def test_table6_two_rows_differ_by_a_hundredth_and_seven_match(published):
     assert differing == {(1, 14), (2, 8)}
     assert all(by_config[k].difference == pytest.approx(0.01) for k in differing)
     assert all(c.status is Status.REPRODUCED for k, c in by_config.items() if k not in differing)
-    assert any("METHOD.md §1" in note for note in table.footnotes)
+    assert any("docs/method.md §1" in note for note in table.footnotes)
 
 
 # Table 7 ---------------------------------------------------------------------------------------

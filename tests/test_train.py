@@ -21,6 +21,7 @@ from repro.eval_bpd import evaluate_run
 from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
 from repro.optimization import learning_rate
+from repro.results import TrainSummary
 from repro.train import epoch_order, train
 from tests.profiles import params_with_profile, tiny_profile
 
@@ -226,3 +227,33 @@ def test_a_setting_absent_from_a_stored_configuration_takes_its_default(params_f
     exact = dataclasses.replace(experiment, model=model)
     with pytest.raises(CheckpointError, match=r"model\.divergence='hutchinson'.*'exact'"):
         check_compatible(payload, exact, Path("last.pt"))
+
+
+def test_resuming_under_other_numerics_is_refused_unless_asked_and_then_recorded(
+    tmp_path: Path,
+) -> None:
+    def run(max_iterations: int, *options: str) -> subprocess.CompletedProcess[str]:
+        profile = tiny_profile(
+            limit_train=96,
+            limit_test=32,
+            max_iterations=max_iterations,
+            checkpoint_every_iterations=2,
+        )
+        (tmp_path / "params.yaml").write_text(params_with_profile("tiny", profile))
+        command = [*_train_command(tmp_path / "params.yaml"), *options]
+        env = {**os.environ, "MRCNF_RUNS": str(tmp_path / "runs")}
+        return subprocess.run(command, env=env, capture_output=True, text=True)
+
+    layout = RunLayout(tmp_path / "runs" / "tiny" / "cifar10-2res-small")
+    assert run(2).returncode == 0
+    before = layout.checkpoint().read_bytes()
+
+    refused = run(4, "--tf32")
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 1 and len(lines) == 1, refused.stderr
+    assert "tf32=False (now True)" in lines[0] and "--allow-numerics-change" in lines[0]
+    assert layout.checkpoint().read_bytes() == before
+
+    assert run(4, "--tf32", "--allow-numerics-change").returncode == 0
+    spans = TrainSummary.read(layout.train_summary).numerics_history
+    assert [(s.from_iteration, s.numerics.tf32) for s in spans] == [(0, False), (2, True)]

@@ -1,4 +1,4 @@
-"""The multi-resolution transform: exact inverse, averaging, determinants (METHOD §1)."""
+"""The multi-resolution transform: exact inverse, averaging, determinants (docs/method.md §1)."""
 
 from __future__ import annotations
 

@@ -33,9 +33,20 @@ def evaluate() -> None:
 @PROFILE
 @DEVICE
 @TF32
+@click.option(
+    "--allow-numerics-change",
+    is_flag=True,
+    help="Resume a run trained under other numerics (e.g. without --tf32); the change is "
+    "recorded in the checkpoint and the training summary.",
+)
 @user_errors
 def train(
-    experiment_id: str, params_path: Path, profile: str | None, device: str, tf32: bool
+    experiment_id: str,
+    params_path: Path,
+    profile: str | None,
+    device: str,
+    tf32: bool,
+    allow_numerics_change: bool,
 ) -> None:
     """Train EXPERIMENT, resuming from its last checkpoint if there is one.
 
@@ -50,7 +61,12 @@ def train(
     folder = run_layout(experiment).root
     torch_device, world = device_and_world(device, tf32)
     summary = run_training(
-        experiment, run_dir=folder, device=torch_device, console=console, world=world
+        experiment,
+        run_dir=folder,
+        device=torch_device,
+        console=console,
+        world=world,
+        allow_numerics_change=allow_numerics_change,
     )
     if world.is_main:
         console.print(
@@ -102,8 +118,8 @@ def bpd(
     for column in columns:
         table.add_column(column)
     table.add_row(
-        f"{result.bpd:.4f}",
-        f"{result.bpd_bin_centre:.4f}",
+        _with_error(result.bpd, result.bpd_standard_error, "{:.4f}"),
+        _with_error(result.bpd_bin_centre, result.bpd_bin_centre_standard_error, "{:.4f}"),
         ", ".join(f"{v:.3f}" for v in result.bpd_per_resolution),
         f"{result.nfe_mean:.0f}",
         f"{result.images_per_second:.1f}",
@@ -217,9 +233,15 @@ def fid(
             continue
         table.add_row(
             f"{temperature:.2f}",
-            f"{result.fid:.2f}",
+            _with_error(result.fid, result.fid_spread, "{:.2f}"),
             f"{result.kid_mean:.4f} ± {result.kid_std:.4f}",
             str(result.num_samples),
         )
     if world.is_main:
         Console().print(table)
+
+
+def _with_error(value: float, error: float | None, number: str) -> str:
+    """A value, with ``± error`` where it has one (bpd: standard error; FID: seed-set spread)."""
+    text = number.format(value)
+    return text if error is None else f"{text} ± {number.format(error)}"

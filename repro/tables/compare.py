@@ -31,7 +31,9 @@ class Metric:
     ``tolerance`` names the entry of the tolerances mapping (``None``: the values must match
     exactly after ``compared``); ``relative`` scales it by the published value; ``rule`` states
     the test for a footnote, formatted with that tolerance. ``difference_format`` ``None`` means
-    "at the printed precision".
+    "at the printed precision". ``detail`` turns a cell's extras into a companion number shown
+    beside ours (e.g. KID beside FID), or ``None`` where they lack it. ``uncertainty`` says what
+    the standard error of a reproduced value is, for metrics whose values carry one.
     """
 
     header: str
@@ -43,10 +45,22 @@ class Metric:
     compared: Callable[[float, PrintedNumber], float]
     # Counts of the paper's own architectures do not shrink with a non-comparable profile.
     profile_independent: bool = False
+    detail: Callable[[Mapping[str, float | int | str]], str | None] | None = None
+    uncertainty: str | None = None
 
 
 def _as_is(value: float, printed: PrintedNumber) -> float:
     return value
+
+
+def _kid(extras: Mapping[str, float | int | str]) -> str | None:
+    """KID and its own standard deviation over subsets, as the FID's companion.
+
+    Written "sd", not "±": ``±`` is kept for the uncertainties that verdicts weigh.
+    """
+    if "kid_mean" not in extras or "kid_std" not in extras:
+        return None
+    return f"KID {extras['kid_mean']:.4f} (sd {extras['kid_std']:.4f})"
 
 
 def _millions_as_printed(count: float, printed: PrintedNumber) -> float:
@@ -65,6 +79,7 @@ METRICS: dict[str, Metric] = {
         value_format="{:.3f}",
         difference_format="{:+.3f}",
         compared=_as_is,
+        uncertainty="bpd: the standard error of the mean over the test images",
     ),
     "params": Metric(
         header="params (M)",
@@ -93,8 +108,15 @@ METRICS: dict[str, Metric] = {
         value_format="{:.2f}",
         difference_format="{:+.2f}",
         compared=_as_is,
+        detail=_kid,
+        uncertainty="FID: its standard deviation over disjoint seed sets of samples",
     ),
 }
+
+# The mark of a verdict its reproduced value's uncertainty cannot decide (see uncertainty_note).
+UNRESOLVED_MARK = "†"
+# How many standard errors from the tolerance's edge leave a verdict unresolved.
+UNRESOLVED_STANDARD_ERRORS = 2
 
 
 def check_tolerances(tolerances: Mapping[str, Any]) -> None:
@@ -124,6 +146,10 @@ def make_cell(
     train; ``None``: blank) and ``mark`` the mark printed beside it; ``producer`` the experiment
     (or results file) meant to reproduce it, ``None`` for a reference cell that nothing
     reproduces; ``measurement`` our value, ``None`` if it has not been produced.
+
+    A compared cell is reproduced when |difference| is within the tolerance and differs
+    otherwise; it is also marked unresolved when our value has a standard error ``se`` and
+    ``| |difference| - tolerance | <= UNRESOLVED_STANDARD_ERRORS · se`` (2 standard errors).
     """
     if producer is None:
         return Cell(metric, Status.REFERENCE, published, mark)
@@ -139,6 +165,7 @@ def make_cell(
         source=measurement.source,
         provenance=measurement.provenance,
         extras=measurement.extras,
+        standard_error=measurement.standard_error,
     )
     # Precedence: a number of a non-comparable profile is never compared, even with an "x".
     if not (inputs.comparable or METRICS[metric].profile_independent):
@@ -154,12 +181,18 @@ def make_cell(
     if rule.relative:
         allowed *= abs(published.value)
     within = abs(difference) <= allowed + _SLACK
+    error = measurement.standard_error
     return replace(
         measured,
         status=Status.REPRODUCED if within else Status.DIFFERS,
         compared=compared,
         difference=difference,
         relative_difference=difference / abs(published.value) if published.value else None,
+        # Our value's noise could carry it across the tolerance's edge, either way.
+        unresolved=(
+            error is not None
+            and abs(abs(difference) - allowed) <= UNRESOLVED_STANDARD_ERRORS * error
+        ),
     )
 
 
@@ -208,6 +241,23 @@ def _provenance_footnotes(rows: Iterable[Row]) -> list[str]:
     return list(dict.fromkeys(notes))
 
 
+def uncertainty_note(rows: Iterable[Row]) -> str | None:
+    """Explain ``±`` and the unresolved mark, where some cell of ``rows`` shows them."""
+    cells = [cell for row in rows for cell in row.cells]
+    with_error = dict.fromkeys(c.metric for c in cells if c.standard_error is not None)
+    if not with_error:
+        return None
+    meanings = "; ".join(str(METRICS[metric].uncertainty) for metric in with_error)
+    note = f"± gives the uncertainty of our value ({meanings})."
+    if any(cell.unresolved for cell in cells):
+        note += (
+            f" A verdict marked {UNRESOLVED_MARK} is unresolved: |difference| is within "
+            f"{UNRESOLVED_STANDARD_ERRORS} standard errors of the tolerance, so our value's "
+            "uncertainty cannot decide it."
+        )
+    return note
+
+
 def finish_table(
     inputs: TableInputs,
     *,
@@ -221,8 +271,8 @@ def finish_table(
     """Assemble a :class:`Table`, adding the footnotes every table shares.
 
     Those are: the warning of a non-comparable profile (also put in the title), the tolerances of
-    the table's metrics, and one line per distinct provenance of the reproduced cells (profile,
-    hardware, commit).
+    the table's metrics, what ``±`` and the unresolved mark mean (where cells show them), and one
+    line per distinct provenance of the reproduced cells (profile, hardware, commit).
     """
     profile = inputs.profile
     shared = []
@@ -239,6 +289,7 @@ def finish_table(
             for m in metrics
         )
         shared.append(f"Counted as reproduced: {'; '.join(rules)}.")
+    shared += [note for note in (uncertainty_note(rows),) if note]
     shared += _provenance_footnotes(rows)
     return Table(
         number=number,

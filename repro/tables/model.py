@@ -21,9 +21,9 @@ class Status(Enum):
     REFERENCE = "reference"
     """A published number we do not try to reproduce (baselines, blanks)."""
     REPRODUCED = "reproduced"
-    """Within tolerance of the published number."""
+    """Within tolerance of the published number (see :attr:`Cell.unresolved`)."""
     DIFFERS = "differs"
-    """Outside tolerance."""
+    """Outside tolerance (see :attr:`Cell.unresolved`)."""
     NOT_RUN = "not run"
     """We mean to reproduce it, but its results file does not exist yet."""
     PUBLISHED_FAILING = "published failing"
@@ -50,7 +50,10 @@ class Cell:
     exact count in millions, rounded to the printed precision); ``difference`` is
     ``compared - published`` (signed, in the published unit) and ``relative_difference`` that
     divided by the published value. ``producer`` names the experiment (or results file) that
-    yields the value; it is ``None`` only for reference cells.
+    yields the value; it is ``None`` only for reference cells. ``standard_error`` is that of our
+    value where it has one (bpd: of the mean over the test images; FID: its standard deviation
+    over seed sets). ``unresolved`` marks a reproduced or differing verdict that this
+    uncertainty cannot decide: ``| |difference| - tolerance | <= 2 · standard_error``.
     """
 
     metric: str
@@ -65,6 +68,8 @@ class Cell:
     source: Path | None = None
     provenance: Provenance | None = None
     extras: Mapping[str, float | int | str] = field(default_factory=dict)
+    standard_error: float | None = None
+    unresolved: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tabulate import LATEX_ESCAPE_RULES, tabulate
 
 from repro.published import PrintedNumber
 from repro.results import Provenance
-from repro.tables.compare import METRICS
+from repro.tables.compare import METRICS, UNRESOLVED_MARK
 from repro.tables.model import Cell, Status, Table
 
 STATUS_STYLES = {
@@ -48,7 +48,9 @@ _CSV_FIELDS = (
     "compared",
     "difference",
     "relative_difference",
+    "standard_error",
     "status",
+    "unresolved",
     "producer",
     "source",
     *_PROVENANCE_FIELDS,
@@ -61,13 +63,26 @@ def published_text(cell: Cell) -> str:
 
 
 def value_text(cell: Cell) -> str:
-    """Return our value (for a parameter count: the exact count and the compared millions)."""
+    """Return our value, ``± standard error`` where it has one (for a parameter count: the exact
+    count and the compared millions)."""
     if cell.reproduced is None:
         return ""
-    text = METRICS[cell.metric].value_format.format(cell.reproduced)
+    value_format = METRICS[cell.metric].value_format
+    text = value_format.format(cell.reproduced)
+    if cell.standard_error is not None:
+        error = value_format.format(cell.standard_error)
+        # An error below the value's last digit still shows its size rather than "± 0.000".
+        if cell.standard_error > 0 and float(error.replace(",", "")) == 0:
+            error = f"{cell.standard_error:.1g}"
+        text += f" ± {error}"
     if cell.compared is not None and cell.compared != cell.reproduced:
         text += f" ({_at_printed_precision(cell, cell.compared)}M)"
     return text
+
+
+def status_text(cell: Cell) -> str:
+    """Return the status, marked where the verdict is unresolved (``differs†``)."""
+    return cell.status.value + (UNRESOLVED_MARK if cell.unresolved else "")
 
 
 def difference_text(cell: Cell) -> str:
@@ -90,12 +105,16 @@ def _at_printed_precision(cell: Cell, value: float, *, sign: str = "") -> str:
 
 
 def ours_text(cell: Cell) -> str:
-    """Return the "ours" line's text: value, difference and status (empty for a reference)."""
+    """Return the "ours" line's text: value, difference, status and any companion number such
+    as KID (empty for a reference)."""
     if cell.status is Status.REFERENCE:
         return ""
     difference = difference_text(cell)
-    parts = (value_text(cell), f"({difference})" if difference else "", cell.status.value)
-    return " ".join(part for part in parts if part)
+    parts = (value_text(cell), f"({difference})" if difference else "", status_text(cell))
+    text = " ".join(part for part in parts if part)
+    detail = METRICS[cell.metric].detail
+    companion = detail(cell.extras) if detail else None
+    return f"{text}; {companion}" if companion else text
 
 
 @dataclass(frozen=True)
@@ -155,7 +174,7 @@ def to_latex(table: Table) -> str:
     body = tabulate(rows, headers=_headers(table), tablefmt="latex", disable_numparse=True)
     notes = "\\\\\n".join(_latex_escape(note) for note in table.footnotes)
     return (
-        "% Holds Unicode (×, Δ, ‡): compile with XeLaTeX or LuaLaTeX.\n"
+        "% Holds Unicode (×, Δ, ‡, ±, †): compile with XeLaTeX or LuaLaTeX.\n"
         "\\begin{table}[ht]\n\\centering\n\\scriptsize\n"
         f"\\caption{{{_latex_escape(_title(table))}}}\n{body}\n"
         f"\\par\\smallskip\\raggedright\n{notes}\n\\end{{table}}\n"
@@ -206,7 +225,9 @@ def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, An
         "compared": cell.compared,
         "difference": cell.difference,
         "relative_difference": cell.relative_difference,
+        "standard_error": cell.standard_error,
         "status": cell.status.value,
+        "unresolved": cell.unresolved,
         "producer": cell.producer,
         "source": None if cell.source is None else str(cell.source),
         **_provenance_record(cell.provenance),
@@ -223,11 +244,15 @@ def _records(table: Table) -> Iterator[dict[str, Any]]:
 
 
 def to_csv(table: Table) -> str:
-    """Return one CSV line per non-blank cell, with published and reproduced numbers."""
+    """Return one CSV line per non-blank cell, with published and reproduced numbers, then one
+    column per extra number the table's cells carry (e.g. ``kid_mean`` and ``kid_std`` beside
+    FID; empty where a cell lacks it)."""
+    records = list(_records(table))
+    extras = dict.fromkeys(key for r in records for key in r["extras"] if key not in _CSV_FIELDS)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(out, fieldnames=[*_CSV_FIELDS, *extras], extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(_records(table))
+    writer.writerows({**record["extras"], **record} for record in records)
     return out.getvalue()
 
 

@@ -32,12 +32,18 @@ R = TypeVar("R", bound=Result)
 
 @dataclass(frozen=True)
 class Measurement:
-    """One reproduced number, the file it came from and that file's provenance."""
+    """One reproduced number, the file it came from and that file's provenance.
+
+    ``standard_error`` is the number's own uncertainty where its file records one (bpd: the
+    standard error of the mean over the test images; FID: the standard deviation over seed
+    sets); ``None`` for exact or single numbers and for files written before it was recorded.
+    """
 
     value: float
     source: Path
     provenance: Provenance
     extras: Mapping[str, float | int | str] = field(default_factory=dict)
+    standard_error: float | None = None
 
 
 class Results:
@@ -89,7 +95,11 @@ class Results:
             "num_images": result.num_images,
             "nfe_mean": result.nfe_mean,
         }
-        return Measurement(result.bpd, path, result.provenance, extras)
+        if result.bpd_bin_centre_standard_error is not None:
+            extras["bpd_bin_centre_standard_error"] = result.bpd_bin_centre_standard_error
+        return Measurement(
+            result.bpd, path, result.provenance, extras, standard_error=result.bpd_standard_error
+        )
 
     def train_hours(self, experiment: str) -> Measurement | None:
         """The measured training time in hours, or ``None`` if not trained."""
@@ -122,7 +132,11 @@ class Results:
             "kid_std": result.kid_std,
             "num_samples": result.num_samples,
         }
-        return Measurement(result.fid, path, result.provenance, extras)
+        if result.fid_seed_sets is not None:
+            extras["seed_sets"] = len(result.fid_seed_sets)
+        return Measurement(
+            result.fid, path, result.provenance, extras, standard_error=result.fid_spread
+        )
 
     def param_count(self, *, resolutions: int, blocks: int, width: int) -> Measurement | None:
         """The exact parameter count of the paper's (RGB) model of this size, or ``None``.

@@ -11,8 +11,15 @@ from rich.console import Group
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from repro.tables.compare import UNRESOLVED_MARK, UNRESOLVED_STANDARD_ERRORS
 from repro.tables.model import Cell, Status, Table
-from repro.tables.render import STATUS_STYLES, difference_text, published_text, value_text
+from repro.tables.render import (
+    STATUS_STYLES,
+    difference_text,
+    published_text,
+    status_text,
+    value_text,
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,9 @@ class Summary:
     """What ``repro compare`` reports.
 
     ``counts`` covers every status but :attr:`Status.REFERENCE` (cells nothing reproduces), zero
-    counts included; ``differing`` is sorted worst first by relative difference.
+    counts included; ``differing`` is sorted worst first by relative difference. ``unresolved``
+    holds the reproduced and differing cells whose verdict the uncertainty of our value cannot
+    decide (:attr:`Cell.unresolved`); they are counted under their status too.
     """
 
     profile: str
@@ -44,11 +53,12 @@ class Summary:
     counts: Mapping[Status, int]
     differing: tuple[CellRef, ...]
     not_run: tuple[CellRef, ...]
+    unresolved: tuple[CellRef, ...] = ()
 
 
 def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Summary:
     """Summarise tables built from one profile's results: counts per status, the differing
-    cells (worst first) and the cells not run yet."""
+    cells (worst first), the unresolved verdicts and the cells not run yet."""
     refs = [
         CellRef(table.number, table.row_name(row), column.header, cell)
         for table in tables
@@ -65,6 +75,7 @@ def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Sum
         counts=counts,
         differing=tuple(sorted(differing, key=lambda ref: ref.severity, reverse=True)),
         not_run=tuple(ref for ref in refs if ref.cell.status is Status.NOT_RUN),
+        unresolved=tuple(ref for ref in refs if ref.cell.unresolved),
     )
 
 
@@ -76,23 +87,17 @@ def render_summary(summary: Summary) -> Group:
     counts = RichTable("Status", "Cells")
     for status, count in summary.counts.items():
         counts.add_row(Text(status.value, style=STATUS_STYLES[status]), str(count))
+    # Counted under their status above as well: this row only says how many are uncertain.
+    counts.add_row(f"(of these, unresolved {UNRESOLVED_MARK})", str(len(summary.unresolved)))
     parts: list[RichTable | Text] = [Text(title, style="bold"), counts]
     if summary.differing:
-        differing = RichTable(
-            *("Table", "Row", "Column", "Paper", "Ours", "Difference", "From"),
-            title="Differing cells, worst first",
+        parts.append(_cells_table(summary.differing, title="Differing cells, worst first"))
+    if summary.unresolved:
+        title = (
+            f"Unresolved verdicts ({UNRESOLVED_MARK}): |difference| within "
+            f"{UNRESOLVED_STANDARD_ERRORS} standard errors of the tolerance"
         )
-        for ref in summary.differing:
-            differing.add_row(
-                str(ref.table),
-                ref.row,
-                ref.column,
-                published_text(ref.cell),
-                value_text(ref.cell),
-                Text(difference_text(ref.cell), style=STATUS_STYLES[Status.DIFFERS]),
-                ref.cell.producer or "",
-            )
-        parts.append(differing)
+        parts.append(_cells_table(summary.unresolved, title=title))
     if summary.not_run:
         # One line per experiment: each leaves several cells of a row empty.
         by_producer: dict[str, Counter[str]] = defaultdict(Counter)
@@ -103,3 +108,23 @@ def render_summary(summary: Summary) -> Group:
             not_run.add_row(producer, "; ".join(f"{row} ({n})" for row, n in rows.items()))
         parts.append(not_run)
     return Group(*parts)
+
+
+def _cells_table(refs: Iterable[CellRef], *, title: str) -> RichTable:
+    """One line per cell: where it is, both values, the difference and the verdict."""
+    table = RichTable(
+        *("Table", "Row", "Column", "Paper", "Ours", "Difference", "Status", "From"), title=title
+    )
+    for ref in refs:
+        style = STATUS_STYLES[ref.cell.status]
+        table.add_row(
+            str(ref.table),
+            ref.row,
+            ref.column,
+            published_text(ref.cell),
+            value_text(ref.cell),
+            Text(difference_text(ref.cell), style=style),
+            Text(status_text(ref.cell), style=style),
+            ref.cell.producer or "",
+        )
+    return table

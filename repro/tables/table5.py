@@ -58,8 +58,8 @@ def _notes(sections: list[_Section], rows: list[Row]) -> list[str]:
     budget_cut = sorted({c.producer for c in hours if c.extras.get("stopped_by") == "time_budget"})
     if budget_cut:
         notes.append(
-            "Stopped by the time budget, which equals the published hours (METHOD §4), so their "
-            f"hours agree by construction: {', '.join(budget_cut)}."
+            "Stopped by the time budget, which equals the published hours (docs/method.md §4), so "
+            f"their hours agree by construction: {', '.join(budget_cut)}."
         )
     return notes
 

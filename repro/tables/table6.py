@@ -9,7 +9,7 @@ from repro.tables.model import Column, Row, Table
 _MISROUNDED_NOTE = (
     "Two printed values sit 0.01M below the exact counts: 1 res × 14 bl = 1,107,876 (printed "
     "1.10) and 2 res × 8 bl = 1,335,744 (printed 1.33). No single per-block count fits all nine "
-    "printed values, so the paper truncated or mis-rounded those two (METHOD.md §1); they are "
+    "printed values, so the paper truncated or mis-rounded those two (docs/method.md §1); they are "
     "shown as 'differs', not hidden."
 )
 

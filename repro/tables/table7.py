@@ -9,7 +9,7 @@ from repro.tables.inputs import TableInputs
 from repro.tables.model import Column, Row, Table
 
 _PROTOCOL_NOTE = (
-    "FID protocol (not stated in the paper; our decision, METHOD.md §6): 50,000 samples per "
+    "FID protocol (not stated in the paper; our decision, docs/method.md §6): 50,000 samples per "
     "temperature against the CIFAR10 training set, torch-fidelity with the TF-Inception feature "
     "extractor, KID computed alongside (in the JSON and CSV outputs)."
 )
@@ -24,16 +24,23 @@ def _sizes_note(inputs: TableInputs, assigned: Mapping[str, str]) -> str:
             f"{model} = {experiment} ({size.resolutions} res × {size.blocks} blocks, "
             f"width {size.width})"
         )
-    return "Model sizes are our decision (METHOD.md §6): " + "; ".join(sizes) + "."
+    return "Model sizes are our decision (docs/method.md §6): " + "; ".join(sizes) + "."
 
 
 def _samples_note(rows: list[Row]) -> str | None:
-    counts = sorted(
-        {cell.extras["num_samples"] for row in rows for cell in row.cells if cell.extras}
-    )
-    if not counts:
+    """How many samples and seed sets the reproduced FIDs used, and what the KID beside them is."""
+    extras = [cell.extras for row in rows for cell in row.cells if cell.extras]
+    if not extras:
         return None
-    return "Reproduced FIDs used " + " / ".join(f"{n:,}" for n in counts) + " samples."
+    counts = sorted({e["num_samples"] for e in extras})
+    note = "Reproduced FIDs used " + " / ".join(f"{n:,}" for n in counts) + " samples"
+    # Files written before seed sets existed drew one set.
+    sets = sorted({int(e.get("seed_sets", 1)) for e in extras})
+    if sets != [1]:
+        note += (
+            f" per set, {' / '.join(map(str, sets))} sets on disjoint seeds (FID, KID: the first)"
+        )
+    return f"{note}; KID beside FID: of the same samples, sd = its deviation over subsets."
 
 
 def table7_experiments(inputs: TableInputs) -> dict[str, str]:

@@ -1,0 +1,152 @@
+"""A training run's state: what a checkpoint holds, and starting or resuming a run from it.
+
+Every counter, the model, the optimiser, the global random states and the numerics used so far
+are saved, so a run killed at any point resumes exactly where it was.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mrcnf import MRCNF
+from repro.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    numerics_history,
+    save_checkpoint,
+)
+from repro.config import Experiment
+from repro.distributed import World
+from repro.layout import RunLayout
+from repro.models import build_model
+from repro.results import NumericsSpan
+from repro.runtime import current_numerics
+from repro.schema import to_plain
+
+
+@dataclass
+class TrainState:
+    """Counters that, with the model and optimiser, determine the rest of a run."""
+
+    iteration: int = 0
+    epoch: int = 0
+    position: int = 0
+    consecutive_skips: int = 0
+    train_seconds: float = 0.0
+    best_bpd: float = math.inf
+
+
+@dataclass
+class Run:
+    """What a run carries from iteration to iteration; a checkpoint holds all of it."""
+
+    model: MRCNF
+    optimizer: torch.optim.Optimizer
+    state: TrainState
+    numerics: list[NumericsSpan]
+    image_shape: tuple[int, int, int]
+
+
+class Checkpointer:
+    """Saves ``last`` every N iterations or minutes (and at the end), and ``best`` when the mean
+    training bpd since the previous save is the lowest so far."""
+
+    def __init__(
+        self, layout: RunLayout, experiment: Experiment, run: Run, *, world: World
+    ) -> None:
+        self.layout, self.settings, self.world = layout, experiment.training, world
+        self.stored = {
+            "experiment": experiment.id,
+            "config": experiment.to_dict(),
+            "image_shape": list(run.image_shape),
+        }
+        # A resumed run's last checkpoint holds its current iteration.
+        self.saved_iteration = run.state.iteration or None
+        self.window_bpd: list[float] = []
+        self.last_save = time.monotonic()
+
+    def due(self, state: TrainState) -> bool:
+        since = self.world.maximum(time.monotonic() - self.last_save)
+        return state.iteration % self.settings.checkpoint_every_iterations == 0 or (
+            since >= self.settings.checkpoint_every_minutes * 60
+        )
+
+    def save(self, run: Run) -> float:
+        """Save ``last`` (and ``best``); return the window's mean training bpd."""
+        state = run.state
+        mean_bpd = float(np.mean(self.window_bpd)) if self.window_bpd else math.inf
+        is_best = mean_bpd < state.best_bpd
+        state.best_bpd = min(state.best_bpd, mean_bpd)
+        self.window_bpd, self.last_save = [], time.monotonic()
+        self.saved_iteration = state.iteration
+        self.world.barrier()
+        if self.world.is_main:
+            payload = {
+                **self.stored,
+                "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "state": asdict(state),
+                "rng": _rng_states(),
+                "numerics_history": [to_plain(span) for span in run.numerics],
+            }
+            save_checkpoint(self.layout.checkpoint("last"), payload)
+            if is_best:
+                save_checkpoint(self.layout.checkpoint("best"), payload)
+        return mean_bpd
+
+    def save_unsaved(self, run: Run) -> None:
+        """Save, unless the current iteration is saved already (the end of a run)."""
+        if self.saved_iteration != run.state.iteration:
+            self.save(run)
+
+
+def start_run(
+    experiment: Experiment,
+    layout: RunLayout,
+    image_shape: torch.Size,
+    device: torch.device,
+    allow_numerics_change: bool,
+) -> Run:
+    """A fresh run, or the run of the last checkpoint, continued under the current numerics."""
+    torch.manual_seed(experiment.training.seed)
+    model = build_model(experiment, channels=image_shape[0]).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
+    last = layout.checkpoint("last")
+    if not last.exists():
+        numerics = numerics_history(None, current_numerics(), last, iteration=0, allow_change=False)
+        return Run(model, optimizer, TrainState(), numerics, tuple(image_shape))
+    payload = load_checkpoint(last, map_location=device)
+    check_compatible(payload, experiment, last)
+    state = TrainState(**payload["state"])
+    numerics = numerics_history(
+        payload, current_numerics(), last, iteration=state.iteration,
+        allow_change=allow_numerics_change,
+    )  # fmt: skip
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    _set_rng_states(payload["rng"])
+    return Run(model, optimizer, state, numerics, tuple(image_shape))
+
+
+def _rng_states() -> dict[str, Any]:
+    mt_name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [mt_name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    mt_name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((mt_name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
