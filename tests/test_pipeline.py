@@ -81,6 +81,32 @@ def test_second_repro_has_nothing_to_do(project: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("changed_file", "stale", "current"),
+    [
+        ("mrcnf/cnf.py", ("eval_bpd@cifar10-1res", "fid@"), ()),
+        ("repro/sampling.py", ("fid@",), ("eval_bpd@", "train@")),
+        ("repro/tables/render.py", ("table@5",), ("eval_bpd@", "fid@", "train@")),
+    ],
+)
+def test_a_change_to_code_marks_exactly_the_results_it_computes_stale(
+    project: Path, changed_file: str, stale: tuple[str, ...], current: tuple[str, ...]
+) -> None:
+    before = _changed_stages(project)
+    path = project / changed_file
+    original = path.read_text()
+    path.write_text(original + "\n# a change\n")
+    try:
+        changed = _changed_stages(project) - before
+    finally:
+        path.write_text(original)
+    for prefix in stale:
+        assert any(stage.startswith(prefix) for stage in changed), (prefix, changed)
+    for prefix in current:
+        assert not any(stage.startswith(prefix) for stage in changed), (prefix, changed)
+
+
+@pytest.mark.slow
 def test_changing_one_experiment_reruns_only_its_stages_and_the_tables(project: Path) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["imagenet64-3res-small"]["training"] = {"seed": 30}
@@ -109,29 +135,3 @@ def _leaves(data: object) -> list[object]:
     if isinstance(data, dict):
         return [leaf for value in data.values() for leaf in _leaves(value)]
     return [data]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("changed_file", "stale", "current"),
-    [
-        ("mrcnf/cnf.py", ("eval_bpd@cifar10-1res", "fid@"), ()),
-        ("repro/sampling.py", ("fid@",), ("eval_bpd@", "train@")),
-        ("repro/tables/render.py", ("table@5",), ("eval_bpd@", "fid@", "train@")),
-    ],
-)
-def test_a_change_to_code_marks_exactly_the_results_it_computes_stale(
-    project: Path, changed_file: str, stale: tuple[str, ...], current: tuple[str, ...]
-) -> None:
-    before = _changed_stages(project)
-    path = project / changed_file
-    original = path.read_text()
-    path.write_text(original + "\n# a change\n")
-    try:
-        changed = _changed_stages(project) - before
-    finally:
-        path.write_text(original)
-    for prefix in stale:
-        assert any(stage.startswith(prefix) for stage in changed), (prefix, changed)
-    for prefix in current:
-        assert not any(stage.startswith(prefix) for stage in changed), (prefix, changed)
