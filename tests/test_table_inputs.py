@@ -30,19 +30,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "results"
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
 
-@pytest.fixture(scope="module")
-def published():
-    return load_published()
-
-
-@pytest.fixture
-def runs(tmp_path, monkeypatch) -> Path:
-    """A writable copy of the fixtures' results, as ``runs/``."""
-    shutil.copytree(FIXTURES, tmp_path / "runs")
-    monkeypatch.setenv("MRCNF_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
-
-
 # Published data --------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from rich.table import Table as RichTable
 from repro.config import Table5Cell, load_params
 from repro.errors import ReproError
 from repro.layout import ProfileLayout
-from repro.published import PublishedDataError, load_published
+from repro.published import PublishedDataError
 from repro.tables import (
     FORMATS,
     TABLES,
@@ -46,11 +46,6 @@ RUNS = (
     "imagenet128-4res",
 )
 EXPERIMENTS = {run: PARAMS.experiment(run, profile="paper") for run in RUNS}
-
-
-@pytest.fixture(scope="module")
-def published():
-    return load_published()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import io
 import json
-import shutil
 import statistics
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,6 @@ from repro import eval_fid
 from repro.config import load_params
 from repro.fid import feature_statistics, fid_from_statistics
 from repro.layout import ProfileLayout
-from repro.published import load_published
 from repro.results import BpdResult, FidResult, write_result
 from repro.sampling import SamplingSettingError
 from repro.tables import (
@@ -42,21 +40,14 @@ EXPERIMENTS = {run: PARAMS.experiment(run, profile="paper") for run in RUNS}
 ROW5, ROW7 = "2-resolution MRCNF (small)", "2-resolution MRCNF"
 
 
-@pytest.fixture(scope="module")
-def published():
-    return load_published()
-
-
 @pytest.fixture
-def runs(tmp_path, monkeypatch) -> Path:
-    """A writable copy of the fixtures' results (written before standard errors existed)."""
-    shutil.copytree(FIXTURES, tmp_path / "runs")
-    monkeypatch.setenv("MRCNF_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs" / "paper"
+def runs(runs: Path) -> Path:
+    """The paper profile's folder of the copied result fixtures (written before standard errors)."""
+    return runs / "paper"
 
 
-def _build(number: int, published) -> Table:
-    inputs = TableInputs(
+def _inputs(published) -> TableInputs:
+    return TableInputs(
         experiments=EXPERIMENTS,
         table7=PARAMS.table7,
         layout=ProfileLayout("paper"),
@@ -64,7 +55,10 @@ def _build(number: int, published) -> Table:
         tolerances=TOLERANCES,
         published=published,
     )
-    return TABLES[number](inputs)
+
+
+def _build(number: int, published) -> Table:
+    return TABLES[number](_inputs(published))
 
 
 def _cell(table: Table, row: str, column: str):
@@ -161,15 +155,7 @@ def test_old_result_files_read_and_render_without_standard_errors(published, run
 
 def test_summary_counts_unresolved_verdicts_apart(published, runs):
     _set_bpd(runs, 3.705, 0.004)
-    inputs = TableInputs(
-        experiments=EXPERIMENTS,
-        table7=PARAMS.table7,
-        layout=ProfileLayout("paper"),
-        comparable=True,
-        tolerances=TOLERANCES,
-        published=published,
-    )
-    summary = compare_all(inputs)
+    summary = compare_all(_inputs(published))
     ((ref,),) = [summary.unresolved]
     assert (ref.table, ref.row, ref.column) == (5, ROW5, "CIFAR10 bpd")
     assert ref in summary.differing  # counted under its status too
