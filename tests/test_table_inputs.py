@@ -25,8 +25,8 @@ from repro.results import (
     write_result,
 )
 from repro.tables import Results, ResultsError, TableInputs, build_table5
+from tests.conftest import RESULT_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
 
@@ -119,7 +119,7 @@ _KINDS: dict[str, type[Result]] = {
 
 
 def test_fixtures_of_older_formats_still_read():
-    files = sorted(FIXTURES.rglob("*.json"))
+    files = sorted(RESULT_FIXTURES.rglob("*.json"))
     assert len(files) == 15
     for path in files:
         kind = FidResult if path.parent.name == "fid" else _KINDS[path.name]
@@ -198,7 +198,7 @@ def test_param_counts_fill_tables_only_from_rgb_rows_listed_once(runs):
 
 def test_results_from_another_profile_are_rejected(published, runs):
     shutil.rmtree(runs / "paper")
-    shutil.copytree(FIXTURES / "smoke", runs / "paper")
+    shutil.copytree(RESULT_FIXTURES / "smoke", runs / "paper")
     with pytest.raises(ResultsError, match="profile is 'smoke', expected 'paper'"):
         build_table5(TableInputs.from_params(PARAMS, profile="paper", published=published))
 

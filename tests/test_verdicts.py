@@ -32,7 +32,6 @@ from repro.tables import (
     render_summary,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 TOLERANCES = {"bpd": 0.05, "fid_relative": 0.10, "hours_relative": 0.25}
 RUNS = ("cifar10-1res", "cifar10-2res-small", "cifar10-3res-small")
