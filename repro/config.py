@@ -12,6 +12,7 @@ Nothing here imports torch: tables and listings read the configuration without i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -24,6 +25,7 @@ import yaml
 
 from mrcnf.config import MRCNFConfig, SolverOptions
 from repro.errors import ReproError
+from repro.published import Table5, load_published
 from repro.schema import SchemaError, from_mapping
 
 PUBLISHED = "published"
@@ -313,10 +315,8 @@ def _with_resolved_budget(experiment: Experiment) -> Experiment:
     """The experiment with a ``published`` time budget replaced by its Table 5 cell's hours."""
     if experiment.training.time_budget_hours != PUBLISHED:
         return experiment
-    from repro.published import load_published  # the published tables, read only when needed
-
     cell = experiment.paper.table5
-    hours = None if cell is None else load_published().table5.hours(cell.model, cell.dataset)
+    hours = None if cell is None else _published_table5().hours(cell.model, cell.dataset)
     if hours is None:
         where = "no paper.table5 cell" if cell is None else f"{cell.model} on {cell.dataset}"
         raise SchemaError(
@@ -325,6 +325,12 @@ def _with_resolved_budget(experiment: Experiment) -> Experiment:
         )
     training = dataclasses.replace(experiment.training, time_budget_hours=hours)
     return dataclasses.replace(experiment, training=training)
+
+
+@functools.cache
+def _published_table5() -> Table5:
+    """Table 5 as published, read once however many experiments resolve their budget from it."""
+    return load_published().table5
 
 
 def _require(mapping: Mapping[str, Any], key: str, kind: type) -> Any:

@@ -180,11 +180,8 @@ def bench_command(
     output.print(variants_table(result))
     output.print(profile_table(result["kernel_profile"]))
     if project:
-        timed = [
-            params.experiment(other_id, profile=profile)
-            for other_id in params.experiment_ids
-            if params.experiment(other_id, profile=profile).paper.table5 is not None
-        ]
+        resolved = (params.experiment(other, profile=profile) for other in params.experiment_ids)
+        timed = [other for other in resolved if other.paper.table5 is not None]
         pinned = params.paper_experiments()
         published = {other.id: pinned[other.id].training.time_budget_hours for other in timed}
         result["projection"] = project_hours(timed, published_hours=published, device=torch_device)
