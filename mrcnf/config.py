@@ -8,6 +8,12 @@ module does not import torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+# How the coarse image enters a conditional level's velocity network.
+Conditioning = Literal["centred", "raw"]
+# The base distribution of every level's latent.
+LatentNoise = Literal["standard", "multiresolution"]
 
 
 class MRCNFSettingError(ValueError):
@@ -27,6 +33,10 @@ class SolverOptions:
         adjoint: Backpropagate with the adjoint method (constant memory, an extra solve) instead of
             directly through the solver's operations (faster when memory allows).
         step_size: Step of fixed-grid methods; ``None`` for adaptive ones.
+        first_step: The first step an adaptive solver tries; ``None``: the solver's own guess.
+        exact_end: Make an adaptive solver end a step exactly at the end of the interval.
+            Otherwise torchdiffeq's Runge–Kutta solvers step past it and interpolate back
+            (a lower-order estimate of the end state).
     """
 
     method: str = "bosh3"
@@ -34,12 +44,16 @@ class SolverOptions:
     rtol: float = 1e-3
     adjoint: bool = False
     step_size: float | None = None
+    first_step: float | None = None
+    exact_end: bool = False
 
     def __post_init__(self) -> None:
         if not (self.atol > 0 and self.rtol > 0):
             raise MRCNFSettingError(f"solver tolerances must be positive, got {self}")
-        if self.step_size is not None and not self.step_size > 0:
-            raise MRCNFSettingError(f"solver step_size must be positive, got {self.step_size}")
+        for name in ("step_size", "first_step"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise MRCNFSettingError(f"solver {name} must be positive, got {value}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,13 @@ class MRCNFConfig:
         width: Hidden width of the velocity networks.
         transform: ``"unimodular"`` (MRCNF) or ``"haar"`` (the paper's ablation).
         logit_alpha: Margin of the logit transform at the coarsest level.
+        conditioning: How a conditional level sees its coarse image x ∈ [0, 1]: ``"centred"``
+            (2x − 1) or ``"raw"`` (x, as the authors' code).
+        latent_noise: ``"standard"``: every level's latent is N(0, I); ``"multiresolution"``:
+            level s's latent is N(0, σ_s² I), σ_s the standard deviation that one unit-variance
+            noise image at the finest level has at level s after the transform (the paper's
+            "multi-resolution noise"; a fixed scale after each level's CNF, which leaves
+            log-likelihoods, gradients and samples unchanged).
         divergence: A key of :data:`mrcnf.cnf.DIVERGENCES`: ``"hutchinson"`` (the network's own
             vector-Jacobian product), ``"hutchinson_autograd"`` (the same value from autograd,
             slower to train) or ``"exact"``.
@@ -70,6 +91,8 @@ class MRCNFConfig:
     transform: str = "unimodular"
     logit_alpha: float = 0.05
     divergence: str = "hutchinson"
+    conditioning: Conditioning = "centred"
+    latent_noise: LatentNoise = "standard"
     train_solver: SolverOptions = field(default_factory=SolverOptions)
     eval_solver: SolverOptions = field(default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5))
 
@@ -82,3 +105,12 @@ class MRCNFConfig:
                 raise MRCNFSettingError(f"{name} must be positive, got {value}")
         if not 0 <= self.logit_alpha < 0.5:
             raise MRCNFSettingError(f"logit_alpha must lie in [0, 0.5), got {self.logit_alpha}")
+        choices = {
+            "conditioning": Conditioning,
+            "latent_noise": LatentNoise,
+        }
+        for name, kind in choices.items():
+            if getattr(self, name) not in get_args(kind):
+                raise MRCNFSettingError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {get_args(kind)}"
+                )

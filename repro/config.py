@@ -25,10 +25,14 @@ import yaml
 
 from mrcnf.config import MRCNFConfig, SolverOptions
 from repro.errors import ReproError
+from repro.levels import LevelError, check_progressive, trained_levels
 from repro.published import Table5, load_published
 from repro.schema import SchemaError, from_mapping
 
 PUBLISHED = "published"
+# A progressive experiment's budget: its cell's published hours less its parent's (the paper's
+# hours are the whole model's).
+PUBLISHED_BEYOND_PARENT = "published_beyond_parent"
 # The profile that runs the paper's own settings (sizes and hours of the paper's models).
 PAPER_PROFILE = "paper"
 PROFILE_KEYS = ("comparable", "all", "experiments")
@@ -48,6 +52,13 @@ class DataConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     horizontal_flip: bool = False
+    held_out_images: int = 0
+    """Images removed from the end of the training split to judge the best checkpoint on
+    (``training.validation.on: held_out``); an epoch is then shorter by as many images."""
+
+    def __post_init__(self) -> None:
+        if self.held_out_images < 0:
+            raise ValueError(f"held_out_images must be ≥ 0, got {self.held_out_images}")
 
 
 def _model_section() -> type:
@@ -97,28 +108,62 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """How training judges the ``best`` checkpoint (its bpd under the evaluation solver)."""
+
+    every_epochs: float = 2.0
+    on: Literal["test", "held_out"] = "test"
+    dequantization: Literal["bin_centre", "uniform"] = "bin_centre"
+
+    def __post_init__(self) -> None:
+        if not self.every_epochs > 0:
+            raise ValueError(f"every_epochs must be positive, got {self.every_epochs}")
+
+
+# A level named by its place: the finest (level 0) or the coarsest; integers count from the finest.
+LevelName = Literal["finest", "coarsest"]
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """Training settings; ``time_budget_hours`` is a number of hours once the experiment is
-    resolved (``published``: the hours Table 5 prints for the experiment's cell)."""
+    resolved (``published``: the hours Table 5 prints for the experiment's cell;
+    ``published_beyond_parent``: those less the hours of the ``init_from`` experiment's cell)."""
 
     batch_size: int
     epochs: int
     seed: int
     accumulation_steps: int = 1
     max_iterations: int | None = None
-    time_budget_hours: float | Literal["published"] | None = None
+    time_budget_hours: float | Literal["published", "published_beyond_parent"] | None = None
     checkpoint_every_iterations: int = 1000
     checkpoint_every_minutes: float = 30.0
+    validation: ValidationConfig = ValidationConfig()
+    init_from: str | None = None
+    """Another experiment whose trained levels start this one's, matched by resolution."""
+    train_levels: Literal["all"] | list[LevelName | int] = "all"
+    """The levels trained; the others keep their initial (``init_from``) weights."""
+    coarse_noise: Literal["shared", "per_level"] = "shared"
+    """Coarse levels from the finest level's dequantised image, or each from its own
+    dequantisation of the 8-bit image (the authors' code)."""
 
     def __post_init__(self) -> None:
         if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
             raise ValueError("batch_size, accumulation_steps and epochs must be positive")
+        if self.train_levels != "all" and self.init_from is None:
+            raise ValueError(
+                "train_levels other than 'all' need init_from: levels not trained would keep "
+                "their random initialisation"
+            )
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     batch_size: int
     seed: int = 0
+    checkpoint: Literal["best", "last"] = "last"
+    """The checkpoint that bpd, samples and FID are computed from (``best``: the lowest
+    validation bpd, see :class:`ValidationConfig`)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +208,13 @@ class Experiment:
     evaluation: EvaluationConfig
     fid: FidConfig
     paper: PaperCells = PaperCells()
+
+    def __post_init__(self) -> None:
+        if self.training.validation.on == "held_out" and not self.data.held_out_images:
+            raise ValueError(
+                "training.validation.on is held_out, but data.held_out_images is 0: set the "
+                "number of training images to hold out"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-serialisable data."""
@@ -260,21 +312,33 @@ class Params:
     def experiment(self, experiment_id: str, *, profile: str | None = None) -> Experiment:
         """Resolve and validate one experiment, its time budget in hours.
 
+        An experiment with ``training.init_from`` is checked against that experiment (resolved
+        under the same profile): its untrained levels must match the parent's by resolution.
+
         Args:
             experiment_id: A key of ``experiments``.
             profile: A key of ``profiles`` (default: the file's ``profile``).
 
         Raises:
-            ConfigError: Unknown id or profile, a missing, unknown or malformed value, or a
-                ``published`` time budget for a cell that prints no hours.
+            ConfigError: Unknown id or profile, a missing, unknown or malformed value, a
+                ``published`` time budget for a cell that prints no hours, or an ``init_from``
+                that is unknown, circular or whose levels do not match.
         """
-        profile = profile or self.profile
+        return self._resolve(experiment_id, profile=profile or self.profile, children=())
+
+    def _resolve(
+        self, experiment_id: str, *, profile: str, children: tuple[str, ...]
+    ) -> Experiment:
         experiments = _require(self.raw, "experiments", dict)
         if experiment_id not in experiments:
+            where = f"experiments.{children[-1]}.training.init_from: " if children else ""
             raise ConfigError(
-                f"{self.path}: unknown experiment {experiment_id!r}; "
+                f"{self.path}: {where}unknown experiment {experiment_id!r}; "
                 f"known: {', '.join(experiments)}"
             )
+        if experiment_id in children:
+            chain = " -> ".join([*children, experiment_id])
+            raise ConfigError(f"{self.path}: training.init_from goes round in a circle: {chain}")
         overrides = self._profile(profile)
         merged = _deep_merge(
             _require(self.raw, "defaults", dict),
@@ -286,8 +350,17 @@ class Params:
             experiment = from_mapping(
                 Experiment, {**merged, "id": experiment_id, "profile": profile}
             )
-            return _with_resolved_budget(experiment)
-        except SchemaError as error:
+            parent = None
+            if experiment.training.init_from is not None:
+                parent = self._resolve(
+                    experiment.training.init_from,
+                    profile=profile,
+                    children=(*children, experiment_id),
+                )
+                check_progressive(experiment, parent)
+            trained_levels(experiment)
+            return _with_resolved_budget(experiment, parent)
+        except (SchemaError, LevelError) as error:
             raise ConfigError(f"{self.path}: {error}") from None
 
 
@@ -311,10 +384,26 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     return Params(path=path, raw=raw)
 
 
-def _with_resolved_budget(experiment: Experiment) -> Experiment:
-    """The experiment with a ``published`` time budget replaced by its Table 5 cell's hours."""
-    if experiment.training.time_budget_hours != PUBLISHED:
+def _with_resolved_budget(experiment: Experiment, parent: Experiment | None) -> Experiment:
+    """The experiment with a ``published`` time budget replaced by its Table 5 cell's hours
+    (less the parent's hours, for ``published_beyond_parent``)."""
+    budget = experiment.training.time_budget_hours
+    if budget not in (PUBLISHED, PUBLISHED_BEYOND_PARENT):
         return experiment
+    hours = _published_hours(experiment)
+    if budget == PUBLISHED_BEYOND_PARENT:
+        if parent is None:
+            raise SchemaError(
+                f"experiments.{experiment.id}: training.time_budget_hours is "
+                f"'{PUBLISHED_BEYOND_PARENT}', but it has no training.init_from"
+            )
+        hours -= _published_hours(parent)
+    training = dataclasses.replace(experiment.training, time_budget_hours=hours)
+    return dataclasses.replace(experiment, training=training)
+
+
+def _published_hours(experiment: Experiment) -> float:
+    """The GPU hours Table 5 prints for the experiment's cell."""
     cell = experiment.paper.table5
     hours = None if cell is None else _published_table5().hours(cell.model, cell.dataset)
     if hours is None:
@@ -323,8 +412,7 @@ def _with_resolved_budget(experiment: Experiment) -> Experiment:
             f"experiments.{experiment.id}: training.time_budget_hours is 'published', but "
             f"Table 5 prints no hours for it ({where}): set a number or null"
         )
-    training = dataclasses.replace(experiment.training, time_budget_hours=hours)
-    return dataclasses.replace(experiment, training=training)
+    return hours
 
 
 @functools.cache
