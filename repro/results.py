@@ -145,6 +145,13 @@ class TrainSummary(Result):
     processes: int = 1
     # More than one span: the run was resumed under other numerics, as asked for.
     numerics_history: list[NumericsSpan] | None = None
+    # The checkpoint with the lowest validation bpd (training.validation); None before
+    # validation was recorded.
+    best_iteration: int | None = None
+    best_validation_bpd: float | None = None
+    # A progressive run: the experiment its levels started from, and the levels it trained.
+    init_from: str | None = None
+    trained_levels: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,13 @@ class BpdResult(Result):
     ``bpd_bin_centre_standard_error`` are the standard errors of the two means over the test
     images, sqrt(sample variance / N) (None in files written before they were recorded, or for
     a single image).
+
+    ``checkpoint`` is the checkpoint scored (``best`` or ``last``, ``evaluation.checkpoint``),
+    saved at training iteration ``checkpoint_iteration``; ``judged_on`` says what chose a
+    ``best`` checkpoint (``test`` or ``held_out`` images). ``exact_end`` is the evaluation
+    solver's setting that gave ``bpd``; ``bpd_interpolated_end`` and ``bpd_exact_end`` are the
+    uniform bpd with the solver interpolating back from past t = 1 (torchdiffeq's Runge–Kutta
+    default, the authors') and with a step ending exactly at t = 1 (None in older files).
     """
 
     METRICS: ClassVar[tuple[str, ...]] = (
@@ -177,6 +191,11 @@ class BpdResult(Result):
     processes: int = 1
     bpd_standard_error: float | None = None
     bpd_bin_centre_standard_error: float | None = None
+    checkpoint_iteration: int | None = None
+    judged_on: str | None = None
+    exact_end: bool = False
+    bpd_interpolated_end: float | None = None
+    bpd_exact_end: float | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +237,9 @@ class FidResult(Result):
     extractor: FidExtractor | None = None
     fid_seed_sets: list[float] | None = None
     fid_spread: float | None = None
+    # The checkpoint sampled (evaluation.checkpoint) and its training iteration.
+    checkpoint: str = "last"
+    checkpoint_iteration: int | None = None
 
 
 @dataclass(frozen=True)
