@@ -1,10 +1,10 @@
 """Experiments pinned in ``params.yaml``: loading, profile resolution and validation.
 
-An experiment's configuration is ``defaults`` deep-merged with ``experiments.<id>``, then with the
-profile's ``all`` and ``experiments.<id>`` sections. The result is checked field by field against
-the dataclasses below (:mod:`repro.schema`); any problem is one :class:`ConfigError` line naming
-the key. The model and solver sections are the library's own settings (:mod:`mrcnf.config`), so a
-new model option is one field there plus its line in ``params.yaml``.
+An experiment's configuration is ``defaults`` deep-merged with ``experiments.<id>`` (or
+``progressive_experiments.<id>``), then with the profile's ``all`` and ``experiments.<id>``
+sections. The result is checked field by field against the dataclasses of
+:mod:`repro.experiment` (re-exported here); any problem is one :class:`ConfigError` line naming
+the key.
 
 Nothing here imports torch: tables and listings read the configuration without it.
 """
@@ -13,18 +13,28 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-from mrcnf.config import MRCNFConfig, SolverOptions
 from repro.errors import ReproError
+from repro.experiment import (
+    DataConfig,
+    EvaluationConfig,
+    Experiment,
+    FidConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    PaperCells,
+    SolversConfig,
+    Table5Cell,
+    TrainingConfig,
+    ValidationConfig,
+)
 from repro.levels import LevelError, check_progressive, trained_levels
 from repro.published import Table5, load_published
 from repro.schema import SchemaError, from_mapping
@@ -36,203 +46,32 @@ PUBLISHED_BEYOND_PARENT = "published_beyond_parent"
 # The profile that runs the paper's own settings (sizes and hours of the paper's models).
 PAPER_PROFILE = "paper"
 PROFILE_KEYS = ("comparable", "all", "experiments")
-# Settings of MRCNFConfig that the model section does not hold: the channels come from the
-# dataset, the solvers from the solver section.
-_SUPPLIED_ELSEWHERE = ("channels", "train_solver", "eval_solver")
+# Experiments that start from another's trained levels: DVC needs their parent's checkpoint as a
+# dependency of their stages, so they have their own section (and stages in dvc.yaml).
+PROGRESSIVE = "progressive_experiments"
+
+__all__ = [
+    "PAPER_PROFILE",
+    "ConfigError",
+    "DataConfig",
+    "EvaluationConfig",
+    "Experiment",
+    "FidConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "PaperCells",
+    "Params",
+    "SolversConfig",
+    "Table5Cell",
+    "TrainingConfig",
+    "ValidationConfig",
+    "load_params",
+]
 
 
 class ConfigError(ReproError):
     """A missing, unknown or malformed setting in params.yaml (one line, naming the key)."""
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dataset: str
-    image_size: int | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
-    horizontal_flip: bool = False
-    held_out_images: int = 0
-    """Images removed from the end of the training split to judge the best checkpoint on
-    (``training.validation.on: held_out``); an epoch is then shorter by as many images."""
-
-    def __post_init__(self) -> None:
-        if self.held_out_images < 0:
-            raise ValueError(f"held_out_images must be ≥ 0, got {self.held_out_images}")
-
-
-def _model_section() -> type:
-    """``MRCNFConfig`` without the settings supplied elsewhere: the ``model`` section's schema."""
-    hints = typing.get_type_hints(MRCNFConfig)
-    fields = []
-    for declared in dataclasses.fields(MRCNFConfig):
-        if declared.name in _SUPPLIED_ELSEWHERE:
-            continue
-        default = {}
-        if declared.default is not dataclasses.MISSING:
-            default = {"default": declared.default}
-        elif declared.default_factory is not dataclasses.MISSING:
-            default = {"default_factory": declared.default_factory}
-        fields.append((declared.name, hints[declared.name], dataclasses.field(**default)))
-
-    def validate(section: Any) -> None:
-        # The library's own checks, on a configuration completed with a valid channel count.
-        MRCNFConfig(channels=1, **dataclasses.asdict(section))
-
-    namespace = {"__post_init__": validate}
-    return dataclasses.make_dataclass("ModelConfig", fields, frozen=True, namespace=namespace)
-
-
-ModelConfig = _model_section()
-
-
-@dataclass(frozen=True)
-class SolversConfig:
-    train: SolverOptions
-    eval: SolverOptions
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    kinetic_energy: float
-    jacobian_frobenius: float
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    lr: float
-    warmup_iterations: int
-    grad_clip: float
-    skip_grad_norm: float
-    max_consecutive_skips: int
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    """How training judges the ``best`` checkpoint (its bpd under the evaluation solver)."""
-
-    every_epochs: float = 2.0
-    on: Literal["test", "held_out"] = "test"
-    dequantization: Literal["bin_centre", "uniform"] = "bin_centre"
-
-    def __post_init__(self) -> None:
-        if not self.every_epochs > 0:
-            raise ValueError(f"every_epochs must be positive, got {self.every_epochs}")
-
-
-# A level named by its place: the finest (level 0) or the coarsest; integers count from the finest.
-LevelName = Literal["finest", "coarsest"]
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Training settings; ``time_budget_hours`` is a number of hours once the experiment is
-    resolved (``published``: the hours Table 5 prints for the experiment's cell;
-    ``published_beyond_parent``: those less the hours of the ``init_from`` experiment's cell)."""
-
-    batch_size: int
-    epochs: int
-    seed: int
-    accumulation_steps: int = 1
-    max_iterations: int | None = None
-    time_budget_hours: float | Literal["published", "published_beyond_parent"] | None = None
-    checkpoint_every_iterations: int = 1000
-    checkpoint_every_minutes: float = 30.0
-    validation: ValidationConfig = ValidationConfig()
-    init_from: str | None = None
-    """Another experiment whose trained levels start this one's, matched by resolution."""
-    train_levels: Literal["all"] | list[LevelName | int] = "all"
-    """The levels trained; the others keep their initial (``init_from``) weights."""
-    coarse_noise: Literal["shared", "per_level"] = "shared"
-    """Coarse levels from the finest level's dequantised image, or each from its own
-    dequantisation of the 8-bit image (the authors' code)."""
-
-    def __post_init__(self) -> None:
-        if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
-            raise ValueError("batch_size, accumulation_steps and epochs must be positive")
-        if self.train_levels != "all" and self.init_from is None:
-            raise ValueError(
-                "train_levels other than 'all' need init_from: levels not trained would keep "
-                "their random initialisation"
-            )
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    batch_size: int
-    seed: int = 0
-    checkpoint: Literal["best", "last"] = "last"
-    """The checkpoint that bpd, samples and FID are computed from (``best``: the lowest
-    validation bpd, see :class:`ValidationConfig`)."""
-
-
-@dataclass(frozen=True)
-class FidConfig:
-    temperatures: list[float]
-    num_samples: int
-    batch_size: int
-    reference_images: int | None = None
-    seed: int = 0
-    seed_sets: int = 1
-    """Sample sets on disjoint seed ranges (set k: seeds from seed + k·num_samples); the first
-    gives FID and KID, every set's FID their spread (1: one set, the usual protocol)."""
-
-
-@dataclass(frozen=True)
-class Table5Cell:
-    """The published Table 5 cell an experiment reproduces."""
-
-    model: str
-    dataset: str
-
-
-@dataclass(frozen=True)
-class PaperCells:
-    """Where an experiment's numbers appear in the paper."""
-
-    table5: Table5Cell | None = None
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """The resolved configuration of one experiment under one profile."""
-
-    id: str
-    profile: str
-    data: DataConfig
-    model: ModelConfig
-    solver: SolversConfig
-    loss: LossConfig
-    optimizer: OptimizerConfig
-    training: TrainingConfig
-    evaluation: EvaluationConfig
-    fid: FidConfig
-    paper: PaperCells = PaperCells()
-
-    def __post_init__(self) -> None:
-        if self.training.validation.on == "held_out" and not self.data.held_out_images:
-            raise ValueError(
-                "training.validation.on is held_out, but data.held_out_images is 0: set the "
-                "number of training images to hold out"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain JSON-serialisable data."""
-        return dataclasses.asdict(self)
-
-    def params_hash(self) -> str:
-        """A short hash of the resolved configuration, for provenance."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def model_config(self, *, channels: int) -> MRCNFConfig:
-        """The library configuration of this experiment's model for images of ``channels``."""
-        return MRCNFConfig(
-            channels=channels,
-            **dataclasses.asdict(self.model),
-            train_solver=self.solver.train,
-            eval_solver=self.solver.eval,
-        )
 
 
 @dataclass(frozen=True)
@@ -253,7 +92,26 @@ class Params:
 
     @property
     def experiment_ids(self) -> list[str]:
-        return list(_require(self.raw, "experiments", dict))
+        """Every experiment: those trained from scratch, then the progressive ones."""
+        return list(self._definitions())
+
+    def _definitions(self) -> dict[str, Any]:
+        """Experiment id -> its entry, from ``experiments`` and ``progressive_experiments``.
+
+        Raises:
+            ConfigError: An id defined in both.
+        """
+        scratch = _require(self.raw, "experiments", dict)
+        progressive = self.raw.get(PROGRESSIVE) or {}
+        if not isinstance(progressive, dict):
+            raise ConfigError(f"{self.path}: '{PROGRESSIVE}' must be a mapping")
+        for experiment_id in progressive:
+            if experiment_id in scratch:
+                raise ConfigError(
+                    f"{self.path}: {experiment_id!r} is defined in both experiments and "
+                    f"{PROGRESSIVE}: keep one"
+                )
+        return {**scratch, **progressive}
 
     @property
     def tolerances(self) -> dict[str, float]:
@@ -329,7 +187,7 @@ class Params:
     def _resolve(
         self, experiment_id: str, *, profile: str, children: tuple[str, ...]
     ) -> Experiment:
-        experiments = _require(self.raw, "experiments", dict)
+        experiments = self._definitions()
         if experiment_id not in experiments:
             where = f"experiments.{children[-1]}.training.init_from: " if children else ""
             raise ConfigError(
@@ -350,6 +208,7 @@ class Params:
             experiment = from_mapping(
                 Experiment, {**merged, "id": experiment_id, "profile": profile}
             )
+            _check_section(experiment, progressive=experiment_id in self.raw.get(PROGRESSIVE, {}))
             parent = None
             if experiment.training.init_from is not None:
                 parent = self._resolve(
@@ -397,9 +256,24 @@ def _with_resolved_budget(experiment: Experiment, parent: Experiment | None) -> 
                 f"experiments.{experiment.id}: training.time_budget_hours is "
                 f"'{PUBLISHED_BEYOND_PARENT}', but it has no training.init_from"
             )
-        hours -= _published_hours(parent)
+        # Rounded to the printed precision, so the budget carries no binary remainder.
+        hours = round(hours - _published_hours(parent), 2)
     training = dataclasses.replace(experiment.training, time_budget_hours=hours)
     return dataclasses.replace(experiment, training=training)
+
+
+def _check_section(experiment: Experiment, *, progressive: bool) -> None:
+    """An experiment with ``init_from`` belongs to the progressive section, and only those do."""
+    if progressive and experiment.training.init_from is None:
+        raise SchemaError(
+            f"{PROGRESSIVE}.{experiment.id} has no training.init_from: set it, or move the "
+            "experiment to experiments"
+        )
+    if not progressive and experiment.training.init_from is not None:
+        raise SchemaError(
+            f"experiments.{experiment.id}: training.init_from is set: move the experiment to "
+            f"{PROGRESSIVE}, whose DVC stages depend on the checkpoint it starts from"
+        )
 
 
 def _published_hours(experiment: Experiment) -> float:

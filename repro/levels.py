@@ -15,7 +15,7 @@ from repro.datasets.registry import image_shape
 from repro.errors import ReproError
 
 if TYPE_CHECKING:
-    from repro.config import Experiment
+    from repro.experiment import Experiment
 
 # Model settings that two levels must share for one's weights to serve as the other's.
 LEVEL_ARCHITECTURE = ("width", "blocks", "transform", "logit_alpha", "conditioning")

@@ -1,8 +1,9 @@
 """One optimisation step of training, the function both ``repro train`` and ``repro bench`` run.
 
-The step minimises ``mean bpd + λ_KE·KE + λ_JF·JF`` (RNODE's regularised objective) over one
-batch, accumulated over micro-batches; clips the gradient norm and skips the update when the norm
-is too large (the authors' rule). It times its forward and backward phases, so that the benchmark
+The step minimises ``mean bpd + λ_KE·KE + λ_JF·JF`` (RNODE's regularised objective; with
+``training.train_levels``, the trained levels' share of it) over one batch, accumulated over
+micro-batches; clips the gradient norm and skips the update when the norm is too large (the
+authors' rule). It times its forward and backward phases, so that the benchmark
 reports them from the very code that trains.
 """
 
@@ -19,6 +20,7 @@ from torch import nn
 from mrcnf import MRCNF, Density
 from repro.config import Experiment, LossConfig
 from repro.distributed import SINGLE_PROCESS, World
+from repro.progressive import levels_to_integrate
 from repro.runtime import generator, synchronize
 
 # Per-iteration loss terms, in the order of :func:`loss_terms`.
@@ -90,7 +92,7 @@ def optimization_step(
     Args:
         model: The model being trained (in training mode).
         optimizer: Its optimiser; the step sets the learning rate of ``iteration``.
-        x: B×C×H×W images in [0, 1].
+        x: B×C×H×W images in [0, 1] (B×S×C×H×W: one dequantisation per level).
         experiment: Loss weights, optimiser rules, micro-batches and the probes' seed.
         iteration: The step's index: it sets the learning rate and seeds the probes.
         network: What to call for the density: the DistributedDataParallel wrapper of ``model``
@@ -105,6 +107,8 @@ def optimization_step(
     model.reset_function_evaluations()
     optimizer.zero_grad(set_to_none=True)
     micro_batches = x.chunk(settings.accumulation_steps)
+    # Frozen levels contribute nothing to the gradient: progressive training skips their solves.
+    levels = levels_to_integrate(experiment)
     terms = torch.zeros(len(LOGGED), device=x.device)
     forward_seconds = backward_seconds = 0.0
     forward_evaluations = [0] * len(model.blocks)
@@ -115,7 +119,8 @@ def optimization_step(
             probes = generator(x.device, settings.seed, PROBE_STREAM, iteration, world.rank, micro)
             before = [block.nfe for block in model.blocks]
             began = _clock(x.device)
-            part_terms = loss_terms(network(part, generator=probes), experiment.loss)
+            density = network(part, generator=probes, levels=levels)
+            part_terms = loss_terms(density, experiment.loss)
             middle = _clock(x.device)
             for index, block in enumerate(model.blocks):
                 forward_evaluations[index] += block.nfe - before[index]

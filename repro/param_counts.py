@@ -16,7 +16,9 @@ import torch
 
 from mrcnf import MRCNF, MRCNFConfig, count_parameters
 from repro.config import Experiment, Params
+from repro.datasets.registry import image_shape
 from repro.layout import ProfileLayout
+from repro.levels import trained_levels
 from repro.published import PAPER_CHANNELS, Published, load_published
 from repro.results import ParamCount, ParamCounts, write_result
 from repro.runtime import provenance
@@ -54,6 +56,17 @@ def count(configuration: Configuration) -> ParamCount:
         channels=PAPER_CHANNELS,
         params=count_parameters(MRCNF(config)),
     )
+
+
+def trained_share(experiment: Experiment) -> tuple[int, int]:
+    """(All parameters, those training updates) of the experiment's model for its images.
+
+    A progressive experiment's frozen levels count among all parameters, not among the trained.
+    """
+    channels = image_shape(experiment.data)[0]
+    model = MRCNF(experiment.model_config(channels=channels))
+    trained = sum(count_parameters(model.flows[level]) for level in trained_levels(experiment))
+    return count_parameters(model), trained
 
 
 def param_counts(params: Params, *, profile: str) -> ParamCounts:

@@ -26,6 +26,7 @@ from repro.config import Experiment
 from repro.distributed import World
 from repro.layout import RunLayout
 from repro.models import build_model
+from repro.progressive import freeze_untrained_levels, initialise_from_parent
 from repro.results import NumericsSpan
 from repro.runtime import current_numerics
 from repro.schema import to_plain
@@ -114,11 +115,19 @@ def start_run(
     device: torch.device,
     allow_numerics_change: bool,
 ) -> Run:
-    """A fresh run, or the run of the last checkpoint, continued under the current numerics."""
+    """A fresh run, or the run of the last checkpoint, continued under the current numerics.
+
+    A fresh progressive run starts its levels from ``training.init_from``'s checkpoint; the levels
+    not in ``training.train_levels`` are frozen, and the optimiser holds only the trained ones.
+    """
     torch.manual_seed(experiment.training.seed)
     model = build_model(experiment, channels=image_shape[0]).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
     last = layout.checkpoint("last")
+    if experiment.training.init_from is not None and not last.exists():
+        initialise_from_parent(model, experiment, device=device)
+    freeze_untrained_levels(model, experiment)
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trained, lr=experiment.optimizer.lr)
     if not last.exists():
         numerics = numerics_history(None, current_numerics(), last, iteration=0, allow_change=False)
         return Run(model, optimizer, TrainState(), numerics, tuple(image_shape))

@@ -41,33 +41,41 @@ def parameter_counts(params_path: Path, profile: str | None) -> None:
 @PROFILE
 @user_errors
 def list_experiments(params_path: Path, profile: str | None) -> None:
-    """List the pinned experiments and their resolved settings under a profile."""
+    """List the pinned experiments and their resolved settings under a profile.
+
+    Parameters count the whole model, trained or frozen; "trained" those that training updates
+    (fewer where an experiment trains some levels on top of another's, ``training.init_from``).
+
+    \b
+    Example:
+      repro experiments --profile paper
+    """
     from repro.config import load_params
+    from repro.levels import level_sizes, trained_levels
+    from repro.param_counts import trained_share
 
     params = load_params(params_path)
     table = Table(title=f"Experiments ({profile or params.profile} profile)")
-    for column in (
-        "id",
-        "dataset",
-        "size",
-        "resolutions",
-        "blocks",
-        "width",
-        "batch",
-        "paper cell",
-    ):
-        table.add_column(column)
+    columns = ("id", "dataset", "levels", "blocks", "width", "batch", "params", "trained")
+    for column in (*columns, "starts from", "paper cell"):
+        table.add_column(column, justify="right" if column in ("params", "trained") else "left")
     for experiment_id in params.experiment_ids:
         e = params.experiment(experiment_id, profile=profile)
-        cell = e.paper.table5
+        cell, sizes = e.paper.table5, level_sizes(e)
+        trained = set(trained_levels(e))
+        # A level is shown by the side of the image it yields; untrained levels in brackets.
+        levels = " ".join(str(s) if i in trained else f"({s})" for i, s in enumerate(sizes))
+        total, trained_params = trained_share(e)
         table.add_row(
             e.id,
             e.data.dataset,
-            str(e.data.image_size or "native"),
-            str(e.model.resolutions),
+            levels,
             str(e.model.blocks),
             str(e.model.width),
             str(e.training.batch_size),
+            f"{total:,}",
+            f"{trained_params:,}",
+            e.training.init_from or "",
             "" if cell is None else f"Table 5: {cell.model}, {cell.dataset}",
         )
     Console().print(table)
