@@ -62,3 +62,22 @@ def test_stages_that_read_a_run_depend_on_its_checkpoints(layout: ProfileLayout)
     checkpoints = layout.run("cifar10-1res").checkpoints
     assert checkpoints in _declared("eval_bpd", "deps")
     assert checkpoints in _declared("fid", "deps")
+
+
+@pytest.mark.parametrize(
+    ("stage", "progressive"), [("train", "train_progressive"), ("eval_bpd", "eval_bpd_progressive")]
+)
+def test_progressive_stages_are_their_counterparts_for_the_progressive_section(
+    stage: str, progressive: str
+) -> None:
+    body, other = STAGES[stage], STAGES[progressive]
+    assert other["foreach"] == "${progressive_experiments}"
+    parent = "runs/${profile}/${item.training.init_from}/checkpoints"
+    extra = [parent] if stage == "train" else []
+    assert other["do"]["deps"] == extra + body["do"]["deps"]
+    assert other["do"]["params"] == [
+        p.replace("experiments.${key}", "progressive_experiments.${key}")
+        for p in body["do"]["params"]
+    ]
+    for section in ("cmd", "outs", "metrics", "plots"):
+        assert other["do"].get(section) == body["do"].get(section), section
