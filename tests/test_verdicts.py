@@ -188,9 +188,10 @@ class _FakeFid:
             mu=np.zeros(4), sigma=np.eye(4), features=rng.normal(size=(50, 4)), count=50
         )
 
-    def sample_run(self, layout, experiment, *, seeds, **options) -> torch.Tensor:
+    def sample_run(self, layout, experiment, *, seeds, **options) -> tuple[torch.Tensor, int]:
+        """The images, and the training iteration of the checkpoint that drew them."""
         self.sampled = list(seeds)
-        return torch.tensor(seeds)[:, None]
+        return torch.tensor(seeds)[:, None], 0
 
     @staticmethod
     def extract_features(images: torch.Tensor, **options) -> torch.Tensor:

@@ -63,6 +63,13 @@ def _kid(extras: Mapping[str, float | int | str]) -> str | None:
     return f"KID {extras['kid_mean']:.4f} (sd {extras['kid_std']:.4f})"
 
 
+def _bin_centre(extras: Mapping[str, float | int | str]) -> str | None:
+    """The bin-centre bpd beside the uniform one compared: the authors' code logged that one."""
+    if "bpd_bin_centre" not in extras:
+        return None
+    return f"bin-centre {extras['bpd_bin_centre']:.3f}"
+
+
 def _millions_as_printed(count: float, printed: PrintedNumber) -> float:
     """Round an exact count to millions at the printed precision (half up, as people round)."""
     quantum = Decimal(1).scaleb(-printed.decimals)
@@ -79,6 +86,7 @@ METRICS: dict[str, Metric] = {
         value_format="{:.3f}",
         difference_format="{:+.3f}",
         compared=_as_is,
+        detail=_bin_centre,
         uncertainty="bpd: the standard error of the mean over the test images",
     ),
     "params": Metric(
@@ -267,12 +275,14 @@ def finish_table(
     columns: tuple[Column, ...],
     rows: list[Row],
     footnotes: list[str],
+    cell_notes: Mapping[str, str] | None = None,
 ) -> Table:
     """Assemble a :class:`Table`, adding the footnotes every table shares.
 
     Those are: the warning of a non-comparable profile (also put in the title), the tolerances of
     the table's metrics, what ``±`` and the unresolved mark mean (where cells show them), and one
     line per distinct provenance of the reproduced cells (profile, hardware, commit).
+    ``cell_notes`` (mark -> footnote) are the footnotes the cells of ``rows`` refer to by mark.
     """
     profile = inputs.profile
     shared = []
@@ -299,4 +309,5 @@ def finish_table(
         columns=columns,
         rows=tuple(rows),
         footnotes=tuple(dict.fromkeys([*footnotes, *shared])),
+        cell_notes=dict(cell_notes or {}),
     )

@@ -29,8 +29,9 @@ class TableInputs:
         published: The paper's numbers.
 
     Raises:
-        TableConfigError: A tolerance is missing or negative, or ``table7`` names an experiment
-            that is not in ``experiments`` or a model that is not text.
+        TableConfigError: A tolerance is missing or negative, ``table7`` names an experiment
+            that is not in ``experiments`` or a model that is not text, or an experiment's
+            ``training.init_from`` names one that is not in ``experiments``.
     """
 
     experiments: Mapping[str, Experiment]
@@ -48,6 +49,14 @@ class TableInputs:
                 raise TableConfigError(f"table7 names unknown experiment {experiment!r}")
             if not isinstance(model, str):
                 raise TableConfigError(f"table7.{experiment} is {model!r}, expected a model name")
+        for experiment, spec in self.experiments.items():
+            # A progressive run's hours are compared with its parent's added to them.
+            parent = spec.training.init_from
+            if parent is not None and parent not in self.experiments:
+                raise TableConfigError(
+                    f"experiments.{experiment}.training.init_from names {parent!r}, which is not "
+                    "among the tabulated experiments"
+                )
 
     @classmethod
     def from_params(

@@ -54,6 +54,8 @@ class Cell:
     value where it has one (bpd: of the mean over the test images; FID: its standard deviation
     over seed sets). ``unresolved`` marks a reproduced or differing verdict that this
     uncertainty cannot decide: ``| |difference| - tolerance | <= 2 · standard_error``.
+    ``note`` is the mark of the table's footnote (:attr:`Table.cell_notes`) that says what our
+    value rests on, e.g. the run's compute and the checkpoint scored.
     """
 
     metric: str
@@ -70,6 +72,7 @@ class Cell:
     extras: Mapping[str, float | int | str] = field(default_factory=dict)
     standard_error: float | None = None
     unresolved: bool = False
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,11 @@ class Row:
 
 @dataclass(frozen=True)
 class Table:
-    """A built table, ready to render."""
+    """A built table, ready to render.
+
+    ``footnotes`` qualify the whole table; ``cell_notes`` maps a mark to the footnote about the
+    cells whose :attr:`Cell.note` is that mark (one per experiment whose run they come from).
+    """
 
     number: int
     title: str
@@ -97,6 +104,12 @@ class Table:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
     footnotes: tuple[str, ...]
+    cell_notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def footnote_lines(self) -> tuple[str, ...]:
+        """Every footnote as printed under the table: the table's, then each marked one."""
+        return (*self.footnotes, *(f"{mark} {note}" for mark, note in self.cell_notes.items()))
 
     def row_name(self, row: Row) -> str:
         """Name ``row`` in one string (``"res=1, ch=64, bl=14"`` where there are several keys)."""

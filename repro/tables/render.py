@@ -2,7 +2,8 @@
 
 The people-facing formats (rich, Markdown, LaTeX) show each paper row on a "paper" line and,
 where we reproduce any of its cells, an "ours" line under it with our value, the difference and
-the status. The machine formats (CSV, JSON) hold one record per cell with every number.
+the status, and a mark where a footnote says what our value rests on. The machine formats (CSV,
+JSON) hold one record per cell with every number and that footnote's text.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ _CSV_FIELDS = (
     "standard_error",
     "status",
     "unresolved",
+    "note",
     "producer",
     "source",
     *_PROVENANCE_FIELDS,
@@ -104,17 +106,25 @@ def _at_printed_precision(cell: Cell, value: float, *, sign: str = "") -> str:
     return f"{value:{sign}.{decimals}f}"
 
 
+def companion_text(cell: Cell) -> str:
+    """Return the number shown beside our value but not compared (KID beside FID, the bin-centre
+    bpd beside the uniform one), or an empty string where the cell has none."""
+    detail = METRICS[cell.metric].detail
+    return (detail(cell.extras) if detail else None) or ""
+
+
 def ours_text(cell: Cell) -> str:
-    """Return the "ours" line's text: value, difference, status and any companion number such
-    as KID (empty for a reference)."""
+    """Return the "ours" line's text: value, difference, status, any companion number and the
+    mark of the footnote on what the value rests on (empty for a reference)."""
     if cell.status is Status.REFERENCE:
         return ""
     difference = difference_text(cell)
     parts = (value_text(cell), f"({difference})" if difference else "", status_text(cell))
     text = " ".join(part for part in parts if part)
-    detail = METRICS[cell.metric].detail
-    companion = detail(cell.extras) if detail else None
-    return f"{text}; {companion}" if companion else text
+    companion = companion_text(cell)
+    if companion:
+        text += f"; {companion}"
+    return f"{text} {cell.note}" if cell.note else text
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,7 @@ def to_markdown(table: Table) -> str:
         rows.append([f"**{texts[0]}**", *texts[1:]] if line.kind == "group" else texts)
     headers = [_markdown_escape(header) for header in _headers(table)]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    notes = "\n".join(f"- {_markdown_escape(note)}" for note in table.footnotes)
+    notes = "\n".join(f"- {_markdown_escape(note)}" for note in table.footnote_lines)
     return f"### {_markdown_escape(_title(table))}\n\n{body}\n\n{notes}\n"
 
 
@@ -172,7 +182,7 @@ def to_latex(table: Table) -> str:
     """Return the table as a LaTeX ``table`` float holding a ``tabular`` and its footnotes."""
     rows = [line.texts for line in _lines(table)]
     body = tabulate(rows, headers=_headers(table), tablefmt="latex", disable_numparse=True)
-    notes = "\\\\\n".join(_latex_escape(note) for note in table.footnotes)
+    notes = "\\\\\n".join(_latex_escape(note) for note in table.footnote_lines)
     return (
         "% Holds Unicode (×, Δ, ‡, ±, †): compile with XeLaTeX or LuaLaTeX.\n"
         "\\begin{table}[ht]\n\\centering\n\\scriptsize\n"
@@ -183,7 +193,7 @@ def to_latex(table: Table) -> str:
 
 def to_rich(table: Table) -> RichTable:
     """Return the table as a rich Table, our cells coloured by status."""
-    caption = "\n".join(table.footnotes)
+    caption = "\n".join(table.footnote_lines)
     rich = RichTable(title=_title(table), caption=caption, caption_justify="left")
     for header in _headers(table):
         rich.add_column(header, overflow="fold")
@@ -228,6 +238,8 @@ def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, An
         "standard_error": cell.standard_error,
         "status": cell.status.value,
         "unresolved": cell.unresolved,
+        # The footnote's text, not its mark: a CSV line has no footnotes to look a mark up in.
+        "note": table.cell_notes.get(cell.note) if cell.note else None,
         "producer": cell.producer,
         "source": None if cell.source is None else str(cell.source),
         **_provenance_record(cell.provenance),
@@ -263,7 +275,7 @@ def to_json(table: Table) -> str:
         "title": table.title,
         "profile": table.profile,
         "columns": [asdict(column) for column in table.columns],
-        "footnotes": list(table.footnotes),
+        "footnotes": list(table.footnote_lines),
         "cells": list(_records(table)),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

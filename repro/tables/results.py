@@ -85,33 +85,53 @@ class Results:
         return result
 
     def bpd(self, experiment: str) -> Measurement | None:
-        """The test-set bpd (dequantised estimate), or ``None`` if not evaluated."""
+        """The test-set bpd (uniform dequantisation), or ``None`` if not evaluated.
+
+        Its extras hold the bin-centre estimate, the checkpoint scored (``checkpoint``,
+        ``checkpoint_iteration``, ``judged_on``) and the bpd of both solver endings
+        (``solver_end`` names the one that gave the value).
+        """
         path = self.layout.run(experiment).eval_bpd
         result = self._run_result(experiment, path, BpdResult)
         if result is None:
             return None
-        extras = {
+        extras: dict[str, float | int | str] = {
             "bpd_bin_centre": result.bpd_bin_centre,
             "num_images": result.num_images,
             "nfe_mean": result.nfe_mean,
+            "checkpoint": result.checkpoint,
+            "solver_end": "exact" if result.exact_end else "interpolated",
         }
-        if result.bpd_bin_centre_standard_error is not None:
-            extras["bpd_bin_centre_standard_error"] = result.bpd_bin_centre_standard_error
+        # Older files lack these; an absent key reads as "not recorded".
+        optional = {
+            "bpd_bin_centre_standard_error": result.bpd_bin_centre_standard_error,
+            "checkpoint_iteration": result.checkpoint_iteration,
+            "judged_on": result.judged_on,
+            "bpd_exact_end": result.bpd_exact_end,
+            "bpd_interpolated_end": result.bpd_interpolated_end,
+        }
+        extras.update({key: value for key, value in optional.items() if value is not None})
         return Measurement(
             result.bpd, path, result.provenance, extras, standard_error=result.bpd_standard_error
         )
 
     def train_hours(self, experiment: str) -> Measurement | None:
-        """The measured training time in hours, or ``None`` if not trained."""
+        """The measured training time in hours, or ``None`` if not trained.
+
+        Its extras hold the compute behind it: ``iterations``, ``epochs``, ``stopped_by`` and
+        the ``time_budget_hours`` the run had, where it had one.
+        """
         path = self.layout.run(experiment).train_summary
         result = self._run_result(experiment, path, TrainSummary)
         if result is None:
             return None
-        extras = {
+        extras: dict[str, float | int | str] = {
             "iterations": result.iterations,
             "epochs": result.epochs,
             "stopped_by": result.stopped_by,
         }
+        if result.time_budget_hours is not None:
+            extras["time_budget_hours"] = result.time_budget_hours
         return Measurement(result.train_hours, path, result.provenance, extras)
 
     def fid(self, experiment: str, temperature: float) -> Measurement | None:

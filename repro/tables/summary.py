@@ -15,6 +15,7 @@ from repro.tables.compare import UNRESOLVED_MARK, UNRESOLVED_STANDARD_ERRORS
 from repro.tables.model import Cell, Status, Table
 from repro.tables.render import (
     STATUS_STYLES,
+    companion_text,
     difference_text,
     published_text,
     status_text,
@@ -24,12 +25,14 @@ from repro.tables.render import (
 
 @dataclass(frozen=True)
 class CellRef:
-    """A cell and where it sits: table number, row name and column header."""
+    """A cell and where it sits: table number, row name and column header; ``note`` is the text
+    of the footnote its mark refers to (what the value rests on), if any."""
 
     table: int
     row: str
     column: str
     cell: Cell
+    note: str | None = None
 
     @property
     def severity(self) -> float:
@@ -60,7 +63,13 @@ def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Sum
     """Summarise tables built from one profile's results: counts per status, the differing
     cells (worst first), the unresolved verdicts and the cells not run yet."""
     refs = [
-        CellRef(table.number, table.row_name(row), column.header, cell)
+        CellRef(
+            table.number,
+            table.row_name(row),
+            column.header,
+            cell,
+            table.cell_notes.get(cell.note) if cell.note else None,
+        )
         for table in tables
         for row in table.rows
         for column, cell in zip(table.columns, row.cells, strict=True)
@@ -107,6 +116,11 @@ def render_summary(summary: Summary) -> Group:
         for producer, rows in by_producer.items():
             not_run.add_row(producer, "; ".join(f"{row} ({n})" for row, n in rows.items()))
         parts.append(not_run)
+    # The runs' compute and checkpoints, once each: a verdict is read with them.
+    listed = [*summary.differing, *summary.unresolved, *summary.not_run]
+    notes = dict.fromkeys(ref.note for ref in listed if ref.note)
+    if notes:
+        parts += [Text("What the cells above rest on", style="bold"), Text("\n".join(notes))]
     return Group(*parts)
 
 
@@ -122,7 +136,7 @@ def _cells_table(refs: Iterable[CellRef], *, title: str) -> RichTable:
             ref.row,
             ref.column,
             published_text(ref.cell),
-            value_text(ref.cell),
+            "; ".join(text for text in (value_text(ref.cell), companion_text(ref.cell)) if text),
             Text(difference_text(ref.cell), style=style),
             Text(status_text(ref.cell), style=style),
             ref.cell.producer or "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -12,6 +13,7 @@ from repro.tables.compare import METRICS, assign_cells, finish_table, make_cell
 from repro.tables.inputs import TableInputs
 from repro.tables.model import Cell, Column, Row, Table
 from repro.tables.results import Measurement
+from repro.tables.runs import RUN_METRICS, run_note, train_hours
 
 _IMAGENET128_GROUP = "ImageNet 128×128 (printed as a separate table beside Table 1)"
 _BLANK = PublishedCell()
@@ -36,12 +38,21 @@ def _param_count(inputs: TableInputs, experiment: str) -> Measurement | None:
 _MEASURES: dict[str, Callable[[TableInputs, str], Measurement | None]] = {
     "bpd": lambda inputs, experiment: inputs.results.bpd(experiment),
     "params": _param_count,
-    "hours": lambda inputs, experiment: inputs.results.train_hours(experiment),
+    "hours": train_hours,
 }
 
 _HOURS_NOTE = (
     "Published hours are GPU hours on one GPU as printed (the paper names an NVIDIA V100 16GB "
     "and an RTX 2080 Ti 11GB); reproduced hours are measured training time"
+)
+_FASTER_GPU_NOTE = (
+    "The same hours buy more iterations on a faster GPU than the paper's: each run's marked "
+    "footnote gives its iterations, epochs, GPU and what stopped it."
+)
+_BPD_NOTE = (
+    "bpd: our uniform-dequantisation bpd (the usual convention) is compared with the paper's; "
+    "the bin-centre bpd beside it is the one the authors' code logged and chose checkpoints by. "
+    "Which of the two the paper prints is not stated."
 )
 _PARAMS_NOTE = (
     "Reproduced params: the exact count of the constructed model, rounded to millions at the "
@@ -49,19 +60,55 @@ _PARAMS_NOTE = (
 )
 
 
+def _spent_budget(cell: Cell) -> bool:
+    """Whether the cell's run, and a progressive run's parent, were stopped by time budgets."""
+    stops = [v for k, v in cell.extras.items() if k in ("stopped_by", "parent_stopped_by")]
+    return bool(stops) and all(stop == "time_budget" for stop in stops)
+
+
 def _notes(sections: list[_Section], rows: list[Row]) -> list[str]:
-    """Footnotes drawn from the data: row notes, where hours were measured, time-budget stops."""
+    """Footnotes drawn from the data: row notes, where hours were measured, time-budget stops,
+    and what the bin-centre bpd beside ours is (where it is shown)."""
     notes = [f"{r.model}: {r.note}." for section in sections for r in section.rows if r.note]
     hours = [c for row in rows for c in row.cells if c.metric == "hours" and c.provenance]
     devices = ", ".join(sorted({cell.provenance.hardware.device for cell in hours}))
-    notes.append(f"{_HOURS_NOTE}{f' on {devices}' if devices else ''}.")
-    budget_cut = sorted({c.producer for c in hours if c.extras.get("stopped_by") == "time_budget"})
+    notes.append(f"{_HOURS_NOTE}{f' on {devices}' if devices else ''}. {_FASTER_GPU_NOTE}")
+    budget_cut = sorted({str(c.producer) for c in hours if _spent_budget(c)})
     if budget_cut:
         notes.append(
-            "Stopped by the time budget, which equals the published hours (docs/method.md §4), so "
-            f"their hours agree by construction: {', '.join(budget_cut)}."
+            "Stopped by the time budget, set to the published hours (docs/method.md §4; for a "
+            "progressive run, those less its parent's, whose measured hours are added to its "
+            f"own), so their hours agree by construction: {', '.join(budget_cut)}."
         )
+    if any("bpd_bin_centre" in c.extras for row in rows for c in row.cells if c.metric == "bpd"):
+        notes.append(_BPD_NOTE)
     return notes
+
+
+def _progressive(inputs: TableInputs, producer: str | None) -> bool:
+    return producer is not None and inputs.experiments[producer].training.init_from is not None
+
+
+def _with_run_notes(inputs: TableInputs, rows: list[Row]) -> tuple[list[Row], dict[str, str]]:
+    """Mark each experiment's bpd and hours cells with the footnote on what they rest on.
+
+    Returns:
+        The rows with :attr:`Cell.note` set, and mark -> footnote in order of first appearance.
+    """
+    producers = dict.fromkeys(c.producer for row in rows for c in row.cells if c.producer)
+    found = {e: note for e in producers if (note := run_note(inputs, str(e)))}
+    marks = {experiment: f"[{number}]" for number, experiment in enumerate(found, start=1)}
+
+    def marked(cell: Cell) -> Cell:
+        # A cell not run is marked only where the note says why: a progressive run's hours that
+        # wait for its parent's.
+        explained = cell.metric == "hours" and _progressive(inputs, cell.producer)
+        if cell.metric not in RUN_METRICS or (cell.reproduced is None and not explained):
+            return cell
+        return replace(cell, note=marks.get(str(cell.producer)))
+
+    marked_rows = [replace(row, cells=tuple(map(marked, row.cells))) for row in rows]
+    return marked_rows, {marks[experiment]: note for experiment, note in found.items()}
 
 
 def _row_cells(
@@ -123,11 +170,14 @@ def build_table5(inputs: TableInputs) -> Table:
 
     make = partial(make_cell, inputs)
     cells_of = partial(_row_cells, datasets=datasets, assigned=assigned, measure=measure, make=make)
-    rows = [
-        Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
-        for section in sections
-        for row in section.rows
-    ]
+    rows, cell_notes = _with_run_notes(
+        inputs,
+        [
+            Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
+            for section in sections
+            for row in section.rows
+        ],
+    )
     marks = [f"{mark} {meaning}." for mark, meaning in table5.marks.items()]
     return finish_table(
         inputs,
@@ -141,4 +191,5 @@ def build_table5(inputs: TableInputs) -> Table:
         ),
         rows=rows,
         footnotes=[*marks, *_notes(sections, rows), _PARAMS_NOTE],
+        cell_notes=cell_notes,
     )
