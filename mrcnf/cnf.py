@@ -174,6 +174,55 @@ class BlockDynamics(nn.Module):
         return f, -divergence, 0.5 * f.pow(2).flatten(1).mean(1), jacobian_frobenius
 
 
+# torchdiffeq's adaptive Runge–Kutta methods: those that take a first step and a step end.
+ADAPTIVE_METHODS = frozenset({"adaptive_heun", "bosh3", "dopri5", "dopri8", "fehlberg2"})
+
+
+def check_solver(solver: SolverOptions) -> None:
+    """Refuse adaptive-step settings given to a solver that does not choose its steps.
+
+    ``first_step`` and ``exact_end`` steer an adaptive solver's step sequence; a fixed grid (a
+    ``step_size``, or a method outside :data:`ADAPTIVE_METHODS` and the per-sample solver) has none
+    to steer, so asking for them is a configuration mistake rather than something to ignore.
+
+    Args:
+        solver: Solver settings.
+
+    Raises:
+        MRCNFSettingError: One line naming the setting and the method it does not apply to.
+    """
+    adaptive = solver.step_size is None and solver.method in ADAPTIVE_METHODS | {PER_SAMPLE}
+    requested = {"first_step": solver.first_step is not None, "exact_end": solver.exact_end}
+    for name, given in requested.items():
+        if given and not adaptive:
+            raise MRCNFSettingError(
+                f"solver {name} needs an adaptive method ({', '.join(sorted(ADAPTIVE_METHODS))} or "
+                f"{PER_SAMPLE}, without step_size), got {solver.method!r} with step_size "
+                f"{solver.step_size}"
+            )
+
+
+def _torchdiffeq_options(
+    solver: SolverOptions, times: Tensor, *, density_state: bool, reverse: bool
+) -> tuple[dict, dict]:
+    """torchdiffeq's ``options`` and ``adjoint_options`` for one solve over ``times``."""
+    options: dict = {}
+    if solver.step_size is not None:
+        options["step_size"] = solver.step_size
+    if solver.first_step is not None:
+        options["first_step"] = solver.first_step
+    # As torchdiffeq's default: the adjoint solve takes the same options, with its own norm.
+    adjoint_options = dict(options)
+    if density_state:
+        options["norm"] = _density_state_norm
+    if solver.exact_end:
+        options["step_t"] = times[1:]
+        # torchdiffeq runs the adjoint solve back to the start in the forward solve's internal
+        # time, which it negates when the forward solve runs backwards.
+        adjoint_options["step_t"] = -times[:1] if reverse else times[:1]
+    return options, adjoint_options
+
+
 def integrate(
     dynamics: BlockDynamics,
     state: tuple[Tensor, ...],
@@ -182,6 +231,12 @@ def integrate(
     reverse: bool = False,
 ) -> tuple[Tensor, ...]:
     """Integrate one block over [0, 1] (or [1, 0] when ``reverse``) and return the final state.
+
+    ``solver.first_step`` sets the adaptive solver's first trial step. ``solver.exact_end`` passes
+    the end time as torchdiffeq's ``step_t``, so that the last step is shortened to end exactly
+    there instead of stepping past it and interpolating back; the adjoint's backward solve likewise
+    ends exactly at the start. The per-sample solver always ends exactly at its end time, so
+    ``exact_end`` changes nothing for it.
 
     Args:
         dynamics: The block's right-hand side, with its per-solve inputs already set.
@@ -193,26 +248,34 @@ def integrate(
         The state at the end of the interval.
 
     Raises:
-        MRCNFSettingError: If the per-sample solver is asked to integrate density states.
+        MRCNFSettingError: If the per-sample solver is asked to integrate density states, or
+            ``first_step`` or ``exact_end`` is given to a fixed-grid solver (:func:`check_solver`).
     """
+    check_solver(solver)
     z = state[0]
     if solver.method == PER_SAMPLE:
         if len(state) != 1:
             raise MRCNFSettingError(f"{PER_SAMPLE} integrates samples only, not log-densities")
         t0, t1 = (1.0, 0.0) if reverse else (0.0, 1.0)
         rhs = lambda t, value: dynamics(t, (value,))[0]  # noqa: E731
-        return (odeint_per_sample(rhs, z, t0=t0, t1=t1, atol=solver.atol, rtol=solver.rtol),)
+        tolerances = dict(atol=solver.atol, rtol=solver.rtol, first_step=solver.first_step)
+        return (odeint_per_sample(rhs, z, t0=t0, t1=t1, **tolerances),)
     times = torch.tensor([1.0, 0.0] if reverse else [0.0, 1.0], device=z.device, dtype=z.dtype)
-    options: dict = {}
-    if len(state) > 2:
-        options["norm"] = _density_state_norm
-    if solver.step_size is not None:
-        options["step_size"] = solver.step_size
+    options, adjoint_options = _torchdiffeq_options(
+        solver, times, density_state=len(state) > 2, reverse=reverse
+    )
     kwargs = dict(rtol=solver.rtol, atol=solver.atol, method=solver.method, options=options)
     if solver.adjoint:
         extra = tuple(t for t in (dynamics.cond,) if t is not None and t.requires_grad)
         adjoint_params = tuple(p for p in dynamics.parameters() if p.requires_grad) + extra
-        trajectory = odeint_adjoint(dynamics, state, times, adjoint_params=adjoint_params, **kwargs)
+        trajectory = odeint_adjoint(
+            dynamics,
+            state,
+            times,
+            adjoint_params=adjoint_params,
+            adjoint_options=adjoint_options,
+            **kwargs,
+        )
     else:
         trajectory = odeint(dynamics, state, times, **kwargs)
     return tuple(s[-1] for s in trajectory)
@@ -263,10 +326,10 @@ class CNF(nn.Module):
         estimator = DIVERGENCES[divergence]
         zeros = x.new_zeros(x.shape[0])
         state: tuple[Tensor, ...] = (x, zeros, zeros, zeros) if regularize else (x, zeros)
-        for block in self.blocks:
-            block.cond, block.divergence = cond, estimator
-            # Drawn for every estimator, so the random stream does not depend on the choice.
-            block.probe = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        # Drawn for every estimator, so the random stream does not depend on the choice.
+        probes = self.draw_probes(x, generator=generator)
+        for block, probe in zip(self.blocks, probes, strict=True):
+            block.cond, block.divergence, block.probe = cond, estimator, probe
             state = integrate(block, state, solver=solver)
         return FlowOutput(
             z=state[0],
@@ -274,6 +337,21 @@ class CNF(nn.Module):
             kinetic_energy=state[2] if regularize else zeros,
             jacobian_frobenius=state[3] if regularize else zeros,
         )
+
+    def draw_probes(self, x: Tensor, *, generator: torch.Generator | None = None) -> list[Tensor]:
+        """The Gaussian Hutchinson probes of one :meth:`forward` call, one per block in order.
+
+        Args:
+            x: The input the probes are shaped like (its device and dtype too).
+            generator: Source of the probes.
+
+        Returns:
+            One probe per block, first block first.
+        """
+        return [
+            torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            for _ in self.blocks
+        ]
 
     def inverse(self, z: Tensor, *, solver: SolverOptions, cond: Tensor | None = None) -> Tensor:
         """Map latent to data by integrating every block backwards in time, last block first."""

@@ -11,9 +11,35 @@ LOG_TWO_PI = math.log(2 * math.pi)
 PIXEL_LEVELS = 256
 
 
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """Per-sample log-density of a standard normal, summed over all but the first dimension."""
-    return -0.5 * (z.pow(2) + LOG_TWO_PI).flatten(1).sum(1)
+def normal_log_prob(z: Tensor, std: float) -> Tensor:
+    """Per-sample log N(z; 0, std²·I), summed over all but the first dimension.
+
+    Args:
+        z: B×… values.
+        std: Standard deviation of every coordinate (positive).
+
+    Returns:
+        (B,) log-densities.
+    """
+    return -0.5 * ((z / std).pow(2) + LOG_TWO_PI).flatten(1).sum(1) - z[0].numel() * math.log(std)
+
+
+def multiresolution_noise_scales(resolutions: int, *, detail_scale: float) -> tuple[float, ...]:
+    """Standard deviation, at every level, of one unit-variance noise image at the finest level.
+
+    The 2×2 mean has 1/4 of its input's variance and each detail coefficient (±x1 ± x2 ± x3 ± x4)/c
+    has 4/c² of it, so the details of level s have σ_s = 2^(−s)·(2/c) and the coarsest image
+    σ_{S−1} = 2^(−(S−1)).
+
+    Args:
+        resolutions: Number of levels S.
+        detail_scale: The transform's divisor c of the detail coefficients.
+
+    Returns:
+        σ_s for every level, finest first.
+    """
+    details = [2.0**-level * (2 / detail_scale) for level in range(resolutions - 1)]
+    return (*details, 2.0 ** -(resolutions - 1))
 
 
 def dequantize(

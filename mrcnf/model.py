@@ -5,6 +5,9 @@ coarsest level's CNF models the logit of the coarsest image; every other level's
 details of level s conditioned on the image of level s+1::
 
     log p(x) = log p(x_{S-1}) + Σ_{s<S-1} log p(y_s | x_{s+1})  (+ the Haar log-det, if used)
+
+Each level's latent is its CNF's output times a fixed σ_s (1, or the multi-resolution noise's
+spread), with base N(0, σ_s²·I).
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mrcnf.cnf import CNF, DIVERGENCES, BlockDynamics
+from mrcnf.cnf import CNF, DIVERGENCES, BlockDynamics, check_solver
 from mrcnf.config import MRCNFConfig, MRCNFSettingError, SolverOptions
 from mrcnf.likelihood import (
     bits_per_dim,
     inverse_logit_transform,
     logit_transform,
-    standard_normal_log_prob,
+    multiresolution_noise_scales,
+    normal_log_prob,
 )
 from mrcnf.transform import get_transform, merge, split
 
@@ -31,13 +35,18 @@ from mrcnf.transform import get_transform, merge, split
 class Density:
     """The result of :meth:`MRCNF.density` for a batch.
 
+    When only some levels are integrated (``levels``), every field but ``dimensions`` covers those
+    levels only: ``log_prob`` is then the log-density of their variables given their conditioning
+    images, not log p(x).
+
     Attributes:
-        log_prob: (B,) log p(x) in nats, x ∈ [0, 1]^D.
-        log_prob_terms: (B,) terms per level, finest first; they sum to ``log_prob``.
-        latents: The latent of every level, finest first.
-        kinetic_energy: (B,) RNODE kinetic energy summed over blocks and levels.
+        log_prob: (B,) log p(x) in nats, x ∈ [0, 1]^D (the chosen levels' share of it).
+        log_prob_terms: (B,) terms per chosen level, finest first; they sum to ``log_prob``.
+        latents: The latent z_s of every chosen level, finest first.
+        kinetic_energy: (B,) RNODE kinetic energy summed over blocks and chosen levels.
         jacobian_frobenius: (B,) RNODE Jacobian-Frobenius term summed likewise.
         dimensions: D = C·H·W of the finest image.
+        levels: The integrated levels, finest first.
     """
 
     log_prob: Tensor
@@ -46,14 +55,35 @@ class Density:
     kinetic_energy: Tensor
     jacobian_frobenius: Tensor
     dimensions: int
+    levels: tuple[int, ...]
 
     def bits_per_dim(self) -> Tensor:
-        """(B,) bits per dimension of the 8-bit images this density was evaluated on."""
+        """(B,) bits per dimension of the 8-bit images this density was evaluated on.
+
+        With only some levels integrated, their share of it (per dimension of the whole image),
+        plus 8.
+        """
         return bits_per_dim(self.log_prob, self.dimensions)
 
     def bits_per_dim_terms(self) -> list[Tensor]:
-        """(B,) contribution of every level to bits per dimension, finest first (without the +8)."""
+        """(B,) contribution of every chosen level to bits per dimension (without the +8)."""
         return [-term / (self.dimensions * math.log(2)) for term in self.log_prob_terms]
+
+
+@dataclass
+class _LevelInput:
+    """What one level's CNF sees for a batch.
+
+    Attributes:
+        value: The CNF's input: the level's details, or the logit of the coarsest image.
+        cond: The conditioning network's input (``None`` at the coarsest level).
+        log_det: The log-determinant this level adds: the transform's for details, the logit's
+            for the coarsest image.
+    """
+
+    value: Tensor
+    cond: Tensor | None
+    log_det: Tensor | float
 
 
 class MRCNF(nn.Module):
@@ -63,7 +93,8 @@ class MRCNF(nn.Module):
         config: Architecture and numerics.
 
     Raises:
-        MRCNFSettingError: If ``config`` names an unknown transform or divergence.
+        MRCNFSettingError: If ``config`` names an unknown transform or divergence, or gives an
+            adaptive-step setting to a fixed-grid solver.
     """
 
     def __init__(self, config: MRCNFConfig) -> None:
@@ -72,6 +103,8 @@ class MRCNF(nn.Module):
             raise MRCNFSettingError(
                 f"unknown divergence {config.divergence!r}; choose one of {sorted(DIVERGENCES)}"
             )
+        check_solver(config.train_solver)
+        check_solver(config.eval_solver)
         self.config = config
         self._log_abs_det = get_transform(config.transform).log_abs_det
         c, width, blocks = config.channels, config.width, config.blocks
@@ -85,6 +118,14 @@ class MRCNF(nn.Module):
     def solver(self) -> SolverOptions:
         """The solver of the current mode (training or evaluation)."""
         return self.config.train_solver if self.training else self.config.eval_solver
+
+    @property
+    def latent_scales(self) -> tuple[float, ...]:
+        """Standard deviation σ_s of every level's latent, finest first (all 1 for "standard")."""
+        if self.config.latent_noise == "standard":
+            return (1.0,) * self.config.resolutions
+        detail_scale = get_transform(self.config.transform).detail_scale
+        return multiresolution_noise_scales(self.config.resolutions, detail_scale=detail_scale)
 
     def _check_size(self, height: int, width: int) -> None:
         factor = 2 ** (self.config.resolutions - 1)
@@ -104,10 +145,41 @@ class MRCNF(nn.Module):
             details.append(detail)
         return images, details
 
-    @staticmethod
-    def _condition(coarse: Tensor) -> Tensor:
+    def _condition(self, coarse: Tensor) -> Tensor:
+        if self.config.conditioning == "raw":
+            return coarse
         # Centre the [0, 1] conditioning image so the first layer sees zero-mean inputs.
         return 2 * coarse - 1
+
+    def _level_inputs(self, x: Tensor) -> list[_LevelInput]:
+        """Every level's CNF input, from one image (B×C×H×W) or one image per level (B×S×C×H×W)."""
+        count = self.config.resolutions
+        if x.dim() == 4:
+            pyramids = [self.pyramid(x)] * count
+        elif x.dim() == 5 and x.shape[1] == count:
+            pyramids = [self.pyramid(copy) for copy in x.unbind(1)]
+        else:
+            raise MRCNFSettingError(
+                f"density needs B×C×H×W images or B×{count}×C×H×W (one per level), "
+                f"got shape {tuple(x.shape)}"
+            )
+        inputs = []
+        for level, (images, details) in enumerate(pyramids[:-1]):
+            log_det = self._log_abs_det * images[level + 1][0].numel()
+            inputs.append(_LevelInput(details[level], self._condition(images[level + 1]), log_det))
+        logits, logit_log_det = logit_transform(pyramids[-1][0][-1], self.config.logit_alpha)
+        return [*inputs, _LevelInput(logits, None, logit_log_det)]
+
+    def _chosen_levels(self, levels: Sequence[int] | None) -> tuple[int, ...]:
+        count = self.config.resolutions
+        if levels is None:
+            return tuple(range(count))
+        chosen = tuple(sorted(set(levels)))
+        if not chosen or len(chosen) != len(levels) or chosen[0] < 0 or chosen[-1] >= count:
+            raise MRCNFSettingError(
+                f"levels must name distinct levels among 0…{count - 1} (0 = finest), got {levels}"
+            )
+        return chosen
 
     def density(
         self,
@@ -115,48 +187,60 @@ class MRCNF(nn.Module):
         *,
         regularize: bool | None = None,
         generator: torch.Generator | None = None,
+        levels: Sequence[int] | None = None,
     ) -> Density:
         """Exact log-density of continuous images (Hutchinson-estimated unless divergence is exact).
 
+        Each level's latent is z_s = σ_s·u_s (:attr:`latent_scales`, u_s its CNF's output) with
+        base N(0, σ_s²·I); the scale's log-determinant cancels that of the base.
+
         Args:
-            x: B×C×H×W images in [0, 1] (already dequantised).
+            x: B×C×H×W images in [0, 1] (already dequantised), or B×S×C×H×W: one image per level,
+                level s's input and conditioning image both coming from ``x[:, s]`` (the authors'
+                fresh dequantisation noise per level).
             regularize: Integrate the RNODE regularisers (default: in training mode).
             generator: Source of the Hutchinson probes.
+            levels: Integrate only these levels' CNFs (default: all). The probes of the others are
+                drawn all the same, so a level's probes do not depend on which levels are chosen.
 
         Returns:
-            Log-density, its per-level terms, latents and regularisers.
+            Log-density, its per-level terms, latents and regularisers, of the chosen levels.
+
+        Raises:
+            MRCNFSettingError: A shape of ``x`` other than these, an image size the levels do not
+                divide, or ``levels`` naming a level outside the model (or one twice).
         """
         regularize = self.training if regularize is None else regularize
-        images, details = self.pyramid(x)
-        alpha, options = self.config.logit_alpha, self.solver
+        chosen = self._chosen_levels(levels)
         flow_kwargs = dict(
-            solver=options,
+            solver=self.solver,
             divergence=self.config.divergence,
             regularize=regularize,
             generator=generator,
         )
-        logits, logit_log_det = logit_transform(images[-1], alpha)
-        inputs = [*details, logits]
-        conds = [self._condition(image) for image in images[1:]] + [None]
-        outputs = [
-            flow(value, cond=cond, **flow_kwargs)
-            for flow, value, cond in zip(self.flows, inputs, conds, strict=True)
-        ]
-        terms = []
-        for level, out in enumerate(outputs):
-            term = standard_normal_log_prob(out.z) + out.delta_log_prob
-            if level < len(details):
-                term = term + self._log_abs_det * images[level + 1][0].numel()
-            else:
-                term = term + logit_log_det
-            terms.append(term)
+        terms, latents, outputs = [], [], []
+        per_level = zip(self.flows, self._level_inputs(x), self.latent_scales, strict=True)
+        for level, (flow, given, scale) in enumerate(per_level):
+            if level not in chosen:
+                # Drawn and dropped, so that the probes of the chosen levels stay the same.
+                flow.draw_probes(given.value, generator=generator)
+                continue
+            out = flow(given.value, cond=given.cond, **flow_kwargs)
+            z = scale * out.z
+            scale_log_det = z[0].numel() * math.log(scale)
+            terms.append(
+                normal_log_prob(z, scale) + scale_log_det + out.delta_log_prob + given.log_det
+            )
+            latents.append(z)
+            outputs.append(out)
         return Density(
             log_prob=torch.stack(terms).sum(0),
             log_prob_terms=terms,
-            latents=[out.z for out in outputs],
+            latents=latents,
             kinetic_energy=torch.stack([out.kinetic_energy for out in outputs]).sum(0),
             jacobian_frobenius=torch.stack([out.jacobian_frobenius for out in outputs]).sum(0),
-            dimensions=x[0].numel(),
+            dimensions=math.prod(x.shape[-3:]),
+            levels=chosen,
         )
 
     def forward(
@@ -165,15 +249,17 @@ class MRCNF(nn.Module):
         *,
         regularize: bool | None = None,
         generator: torch.Generator | None = None,
+        levels: Sequence[int] | None = None,
     ) -> Density:
         """:meth:`density`, so that wrappers such as DistributedDataParallel can call the model."""
-        return self.density(x, regularize=regularize, generator=generator)
+        return self.density(x, regularize=regularize, generator=generator, levels=levels)
 
     def sample(self, latents: Sequence[Tensor], *, solver: SolverOptions | None = None) -> Tensor:
         """Decode latents (finest first, as :attr:`Density.latents`) into continuous images.
 
         Args:
-            latents: One B×… latent per level.
+            latents: One B×… latent z_s per level; each is divided by σ_s
+                (:attr:`latent_scales`) before its CNF is inverted.
             solver: Overrides the current mode's solver (e.g. the per-sample solver).
 
         Returns:
@@ -183,11 +269,13 @@ class MRCNF(nn.Module):
         if len(latents) != self.config.resolutions:
             raise ValueError(f"expected {self.config.resolutions} latents, got {len(latents)}")
         solver = solver or self.solver
-        coarsest = self.flows[-1].inverse(latents[-1], solver=solver)
+        # Undo the fixed scale after each level's CNF: u_s = z_s / σ_s.
+        outputs = [z / scale for z, scale in zip(latents, self.latent_scales, strict=True)]
+        coarsest = self.flows[-1].inverse(outputs[-1], solver=solver)
         x = inverse_logit_transform(coarsest, self.config.logit_alpha)
         for level in reversed(range(self.config.resolutions - 1)):
             cond = self._condition(x)
-            detail = self.flows[level].inverse(latents[level], solver=solver, cond=cond)
+            detail = self.flows[level].inverse(outputs[level], solver=solver, cond=cond)
             x = merge(x, detail, kind=self.config.transform)
         return x
 
@@ -212,10 +300,23 @@ class MRCNF(nn.Module):
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> list[Tensor]:
-        """Latents z ~ N(0, T²·I), drawn image by image from each image's own seed.
+        """Latents z_s ~ N(0, T²·σ_s²·I), drawn image by image from each image's own seed.
 
         Every image's noise comes from a CPU generator seeded with its seed, so a sample depends
-        on its seed only, not on the batch it is drawn in or the device it is decoded on.
+        on its seed only, not on the batch it is drawn in or the device it is decoded on. The
+        same unit noise is scaled by σ_s (:attr:`latent_scales`), which :meth:`sample` divides
+        out again: a seed decodes to the same image whatever ``latent_noise`` is.
+
+        Args:
+            seeds: One seed per image.
+            height: Height of the finest image.
+            width: Width of the finest image.
+            temperature: T, the factor on every latent's standard deviation.
+            device: Where the latents go.
+            dtype: Their dtype.
+
+        Returns:
+            One B×… latent per level, finest first.
         """
         shapes = self.latent_shapes(height, width)
         per_image = []
@@ -223,8 +324,8 @@ class MRCNF(nn.Module):
             generator = torch.Generator().manual_seed(int(seed))
             per_image.append([torch.randn(shape, generator=generator) for shape in shapes])
         return [
-            (torch.stack(level) * temperature).to(device=device, dtype=dtype)
-            for level in zip(*per_image, strict=True)
+            (torch.stack(level) * (temperature * scale)).to(device=device, dtype=dtype)
+            for level, scale in zip(zip(*per_image, strict=True), self.latent_scales, strict=True)
         ]
 
     @property

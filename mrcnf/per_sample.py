@@ -8,6 +8,7 @@ the images a seed decodes to do not change with the batch size or with how work 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -31,6 +32,7 @@ def odeint_per_sample(
     t1: float,
     atol: float,
     rtol: float,
+    first_step: float | None = None,
     max_steps: int = 100_000,
 ) -> Tensor:
     """Integrate dy/dt = func(t, y) from ``t0`` to ``t1``, each sample with its own steps.
@@ -42,6 +44,7 @@ def odeint_per_sample(
         t1: End time (may be smaller than ``t0``).
         atol: Absolute tolerance.
         rtol: Relative tolerance.
+        first_step: Size of the first trial step (positive); ``None``: 5% of the interval.
         max_steps: Give up after this many attempted steps.
 
     Returns:
@@ -53,7 +56,8 @@ def odeint_per_sample(
     batch = y0.shape[0]
     span = t1 - t0
     t = y0.new_full((batch,), t0)
-    dt = y0.new_full((batch,), span * 0.05)
+    first = abs(span) * 0.05 if first_step is None else first_step
+    dt = y0.new_full((batch,), math.copysign(first, span))
     y, k1 = y0, func(t, y0)
     for _ in range(max_steps):
         remaining = t1 - t
