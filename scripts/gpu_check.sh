@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Every GPU check as one script for a lent machine (at most 10 minutes on an H200):
-# `repro bench` on cifar10-2res-small and imagenet64-2res-small (with projected hours), and a CUDA
-# smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on the same model.
+# Every GPU check as one script for a lent machine, in groups named on the command line:
+#   speed   `repro bench` on cifar10-2res-small and imagenet64-2res-small, torch.compile, and the
+#           projected hours of every Table 5 experiment (about 9 minutes of limits)
+#   smoke   a CUDA smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on
+#           the same model (2.5 minutes)
+#   solver  the authors' solver details on cifar10-2res-small after 100 iterations on synthetic
+#           images: bpd with and without the exact end at t = 1, NFE with and without their first
+#           step (scripts/solver_details.py; 5 minutes)
 #
-# Usage: OUT=<folder for results> scripts/gpu_check.sh
+# Usage: OUT=<folder for results> scripts/gpu_check.sh GROUP...   (default: speed smoke)
 # Needs: the repository's Python dependencies (torch with CUDA, torchdiffeq, click, rich, pyyaml,
 # …) and data/mnist (the offline MNIST copy that `dvc repro` fetches) for the smoke run.
 set -uo pipefail
@@ -20,26 +25,45 @@ step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
 python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchdiffeq", torchdiffeq.__version__)'
 
-step cifar10 120 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
-  --iterations 2 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
-  --out "$OUT/cifar10-2res-small.json"
-step imagenet64 150 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda \
-  --iterations 1 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
-  --out "$OUT/imagenet64-2res-small.json"
+speed() {
+  step cifar10 120 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+    --iterations 2 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+    --out "$OUT/cifar10-2res-small.json"
+  step imagenet64 150 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda \
+    --iterations 1 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
+    --out "$OUT/imagenet64-2res-small.json"
 
-run=$MRCNF_RUNS/smoke/cifar10-2res-small
-step smoke_train 45 python3 -m repro train cifar10-2res-small --profile smoke --device cuda
-step smoke_bpd_cuda 30 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cuda
-cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cuda.json"
-step smoke_bpd_cpu 45 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cpu
-cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cpu.json"
-step smoke_sample 30 python3 -m repro sample cifar10-2res-small --profile smoke --device cuda -n 16
-python3 -c 'import json, sys
+  step compile 100 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+    --iterations 2 --variant direct+vjp --variant direct+vjp+compile --out "$OUT/compile.json"
+  # Last: every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
+  step projection 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
+    --iterations 1 --variant direct+vjp --project --out "$OUT/projection.json"
+}
+
+smoke() {
+  run=$MRCNF_RUNS/smoke/cifar10-2res-small
+  step smoke_train 45 python3 -m repro train cifar10-2res-small --profile smoke --device cuda
+  step smoke_bpd_cuda 30 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cuda
+  cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cuda.json"
+  step smoke_bpd_cpu 45 python3 -m repro eval bpd cifar10-2res-small --profile smoke --device cpu
+  cp "$run/eval_bpd.json" "$OUT/smoke_bpd_cpu.json"
+  step smoke_sample 30 python3 -m repro sample cifar10-2res-small --profile smoke --device cuda -n 16
+  python3 -c 'import json, sys
 cuda, cpu = (json.load(open(f"{sys.argv[1]}/smoke_bpd_{d}.json"))["bpd"] for d in ("cuda", "cpu"))
 print(f"smoke bpd on the same model: cuda {cuda:.6f}, cpu {cpu:.6f}, difference {cuda - cpu:+.2e}")
 ' "$OUT"
-step compile 100 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
-  --iterations 2 --variant direct+vjp --variant direct+vjp+compile --out "$OUT/compile.json"
-# Last: every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
-step projection 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
-  --iterations 1 --variant direct+vjp --project --out "$OUT/projection.json"
+}
+
+solver() {
+  step solver 300 python3 scripts/solver_details.py --device cuda --iterations 100 \
+    --out "$OUT/solver_details.json"
+}
+
+for group in "${@:-speed smoke}"; do
+  for name in $group; do
+    case $name in
+      speed | smoke | solver) "$name" ;;
+      *) echo "unknown group $name: use speed, smoke or solver" >&2; exit 2 ;;
+    esac
+  done
+done
