@@ -16,7 +16,6 @@ _EXPORTS = {
     "CNF": "cnf",
     "DIVERGENCES": "cnf",
     "FlowOutput": "cnf",
-    "check_solver": "cnf",
     "MRCNFConfig": "config",
     "MRCNFSettingError": "config",
     "SolverOptions": "config",

@@ -16,11 +16,9 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from mrcnf.config import MRCNFSettingError, SolverOptions
+from mrcnf.config import PER_SAMPLE, MRCNFSettingError, SolverOptions
 from mrcnf.per_sample import odeint_per_sample
 from mrcnf.velocity import VelocityField
-
-PER_SAMPLE = "bosh3_per_sample"
 
 Divergence = Callable[
     [VelocityField, Tensor, Tensor, Tensor | None, Tensor | None], tuple[Tensor, Tensor, Tensor]
@@ -174,34 +172,6 @@ class BlockDynamics(nn.Module):
         return f, -divergence, 0.5 * f.pow(2).flatten(1).mean(1), jacobian_frobenius
 
 
-# torchdiffeq's adaptive Runge–Kutta methods: those that take a first step and a step end.
-ADAPTIVE_METHODS = frozenset({"adaptive_heun", "bosh3", "dopri5", "dopri8", "fehlberg2"})
-
-
-def check_solver(solver: SolverOptions) -> None:
-    """Refuse adaptive-step settings given to a solver that does not choose its steps.
-
-    ``first_step`` and ``exact_end`` steer an adaptive solver's step sequence; a fixed grid (a
-    ``step_size``, or a method outside :data:`ADAPTIVE_METHODS` and the per-sample solver) has none
-    to steer, so asking for them is a configuration mistake rather than something to ignore.
-
-    Args:
-        solver: Solver settings.
-
-    Raises:
-        MRCNFSettingError: One line naming the setting and the method it does not apply to.
-    """
-    adaptive = solver.step_size is None and solver.method in ADAPTIVE_METHODS | {PER_SAMPLE}
-    requested = {"first_step": solver.first_step is not None, "exact_end": solver.exact_end}
-    for name, given in requested.items():
-        if given and not adaptive:
-            raise MRCNFSettingError(
-                f"solver {name} needs an adaptive method ({', '.join(sorted(ADAPTIVE_METHODS))} or "
-                f"{PER_SAMPLE}, without step_size), got {solver.method!r} with step_size "
-                f"{solver.step_size}"
-            )
-
-
 def _torchdiffeq_options(
     solver: SolverOptions, times: Tensor, *, density_state: bool, reverse: bool
 ) -> tuple[dict, dict]:
@@ -248,10 +218,8 @@ def integrate(
         The state at the end of the interval.
 
     Raises:
-        MRCNFSettingError: If the per-sample solver is asked to integrate density states, or
-            ``first_step`` or ``exact_end`` is given to a fixed-grid solver (:func:`check_solver`).
+        MRCNFSettingError: If the per-sample solver is asked to integrate density states.
     """
-    check_solver(solver)
     z = state[0]
     if solver.method == PER_SAMPLE:
         if len(state) != 1:

@@ -20,6 +20,14 @@ class MRCNFSettingError(ValueError):
     """An invalid model or solver setting (one line naming the setting)."""
 
 
+# bosh3 with every sample's own steps (sampling only).
+PER_SAMPLE = "bosh3_per_sample"
+# Solvers that choose their steps: torchdiffeq's adaptive Runge–Kutta methods and PER_SAMPLE.
+ADAPTIVE_METHODS = frozenset(
+    {"adaptive_heun", "bosh3", "dopri5", "dopri8", "fehlberg2", PER_SAMPLE}
+)
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """How to integrate one block.
@@ -37,6 +45,10 @@ class SolverOptions:
         exact_end: Make an adaptive solver end a step exactly at the end of the interval.
             Otherwise torchdiffeq's Runge–Kutta solvers step past it and interpolate back
             (a lower-order estimate of the end state).
+
+    Raises:
+        MRCNFSettingError: A non-positive tolerance or step, or ``first_step``/``exact_end``
+            given to a solver that does not choose its steps.
     """
 
     method: str = "bosh3"
@@ -54,6 +66,19 @@ class SolverOptions:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise MRCNFSettingError(f"solver {name} must be positive, got {value}")
+        # A fixed grid has no step sequence to steer: asking for it is a mistake, not a no-op.
+        steered = [name for name in ("first_step", "exact_end") if getattr(self, name)]
+        if steered and not self.adaptive:
+            methods = ", ".join(sorted(ADAPTIVE_METHODS))
+            raise MRCNFSettingError(
+                f"solver {steered[0]} needs an adaptive method ({methods}, without step_size), "
+                f"got {self.method!r} with step_size {self.step_size}"
+            )
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the solver chooses its own steps (``first_step`` and ``exact_end`` apply)."""
+        return self.step_size is None and self.method in ADAPTIVE_METHODS
 
 
 @dataclass(frozen=True)

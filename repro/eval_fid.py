@@ -44,7 +44,8 @@ def evaluate_fid(
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
 ) -> FidResult | None:
-    """Sample a trained run at one temperature and compare with the training split.
+    """Sample a trained run's ``evaluation.checkpoint`` at one temperature and compare with the
+    training split.
 
     The processes of ``world`` share the sampling; rank 0 computes the metrics and writes them.
     With ``fid.seed_sets`` = k > 1, k sets of the sample count are drawn on disjoint seed ranges:
@@ -75,7 +76,9 @@ def evaluate_fid(
         raise SamplingSettingError(f"fid.seed_sets must be at least 1, got {settings.seed_sets}")
     # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
     weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
-    seeds, sets = _sample_sets(experiment, layout, count, temperature, device, console, world)
+    seeds, sets, iteration = _sample_sets(
+        experiment, layout, count, temperature, device, console, world
+    )
     if not world.is_main:
         return None
     save_samples(sets[0], seeds=seeds[:count], stem=layout.fid_samples(temperature))
@@ -85,6 +88,8 @@ def evaluate_fid(
         temperature=temperature,
         num_samples=count,
         seeds=[seeds[0], seeds[0] + count],
+        checkpoint=experiment.evaluation.checkpoint,
+        checkpoint_iteration=iteration,
         **_metrics(sets, weights=weights, reference=reference, device=device),
         **_protocol(experiment, weights=weights, reference=reference, device=device),
     )
@@ -100,12 +105,13 @@ def _sample_sets(
     device: torch.device,
     console: Console | None,
     world: World,
-) -> tuple[list[int], list[torch.Tensor]]:
-    """The seeds, and every seed set's samples (set k: ``count`` seeds from ``seed + k·count``)."""
+) -> tuple[list[int], list[torch.Tensor], int]:
+    """The seeds, every seed set's samples (set k: ``count`` seeds from ``seed + k·count``), and
+    the training iteration of the checkpoint sampled."""
     settings = experiment.fid
     # One call for every set: a sample depends on its seed alone, so set k is the k-th slice.
     seeds = list(range(settings.seed, settings.seed + settings.seed_sets * count))
-    images = sample_run(
+    images, iteration = sample_run(
         layout,
         experiment,
         seeds=seeds,
@@ -115,7 +121,8 @@ def _sample_sets(
         console=console,
         world=world,
     )
-    return seeds, [images[k * count : (k + 1) * count] for k in range(settings.seed_sets)]
+    sets = [images[k * count : (k + 1) * count] for k in range(settings.seed_sets)]
+    return seeds, sets, iteration
 
 
 def _metrics(

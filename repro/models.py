@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import torch
 
 from mrcnf import MRCNF
-from repro.checkpoint import check_compatible, load_checkpoint
+from repro.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from repro.config import Experiment
 from repro.layout import RunLayout
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A run's model, as one of its checkpoints holds it.
+
+    Attributes:
+        model: The model, in evaluation mode, with the experiment's current solvers.
+        image_shape: C×H×W of the images it was trained on.
+        checkpoint: Which checkpoint it comes from (``best`` or ``last``).
+        iteration: The training iteration the checkpoint was saved at.
+        judged_on: What chose a ``best`` checkpoint (``test`` or ``held_out`` images, as the run
+            was trained); None for ``last``.
+    """
+
+    model: MRCNF
+    image_shape: tuple[int, int, int]
+    checkpoint: str
+    iteration: int
+    judged_on: str | None
 
 
 def build_model(experiment: Experiment, *, channels: int) -> MRCNF:
@@ -15,21 +39,49 @@ def build_model(experiment: Experiment, *, channels: int) -> MRCNF:
     return MRCNF(experiment.model_config(channels=channels))
 
 
-def load_model(
-    layout: RunLayout, experiment: Experiment, *, which: str = "last", device: torch.device
-) -> tuple[MRCNF, tuple[int, int, int]]:
-    """The model a run trained, in evaluation mode, with the experiment's current solvers.
+def load_model(layout: RunLayout, experiment: Experiment, *, device: torch.device) -> TrainedModel:
+    """The model of the checkpoint that ``evaluation.checkpoint`` names, for bpd and samples.
+
+    Args:
+        layout: The run's files.
+        experiment: The resolved configuration (its model and solvers, and the checkpoint).
+        device: Where to put the model.
 
     Returns:
-        The model and the C×H×W shape of the images it was trained on.
+        The model with its image shape, checkpoint and training iteration.
 
     Raises:
-        CheckpointError: If the checkpoint is missing, unreadable or of another architecture.
+        CheckpointError: If the checkpoint is missing, unreadable or of another architecture, or
+            ``best`` was not chosen by validation (a run trained before it existed).
     """
+    which = experiment.evaluation.checkpoint
     path = layout.checkpoint(which)
+    if which == "best" and not path.exists() and layout.checkpoint("last").exists():
+        raise _unjudged(path, experiment, "does not exist")
     payload = load_checkpoint(path, map_location=device)
     check_compatible(payload, experiment, path, sections=("model",))
+    if which == "best" and payload["state"].get("best_iteration") is None:
+        raise _unjudged(path, experiment, "was chosen by the training loss, not by validation")
     channels, height, width = payload["image_shape"]
     model = build_model(experiment, channels=channels)
     model.load_state_dict(payload["model"])
-    return model.to(device).eval(), (channels, height, width)
+    return TrainedModel(
+        model=model.to(device).eval(),
+        image_shape=(channels, height, width),
+        checkpoint=which,
+        iteration=payload["state"]["iteration"],
+        judged_on=_judged_on(payload) if which == "best" else None,
+    )
+
+
+def _judged_on(payload: dict[str, Any]) -> str:
+    # The images the run was validated on, which a later params.yaml may no longer say.
+    return payload["config"]["training"]["validation"]["images"]
+
+
+def _unjudged(path: Path, experiment: Experiment, reason: str) -> CheckpointError:
+    """The error for a ``best`` checkpoint that no validation chose."""
+    return CheckpointError(
+        f"{path} {reason}: run 'repro train {experiment.id}' again (it resumes and validates the "
+        "run), or set evaluation.checkpoint: last"
+    )

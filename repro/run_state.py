@@ -42,6 +42,17 @@ class TrainState:
     consecutive_skips: int = 0
     train_seconds: float = 0.0
     best_bpd: float = math.inf
+    """The lowest validation bpd so far: that of ``best.pt``."""
+    best_iteration: int | None = None
+    """The iteration of ``best.pt`` (None before a first validation)."""
+    validated_iteration: int = 0
+    """The latest iteration validated (0, the untrained model: none)."""
+
+    def __post_init__(self) -> None:
+        # Checkpoints saved before validation chose ``best`` hold the lowest mean training-batch
+        # bpd here, which no validation bpd may be compared with.
+        if self.best_iteration is None:
+            self.best_bpd = math.inf
 
 
 @dataclass
@@ -56,8 +67,8 @@ class Run:
 
 
 class Checkpointer:
-    """Saves ``last`` every N iterations or minutes (and at the end), and ``best`` when the mean
-    training bpd since the previous save is the lowest so far."""
+    """Saves ``last`` every N iterations or minutes (and at the end), and ``best`` with it whenever
+    a validation bpd is the lowest so far, so that a resumed run never starts before its best."""
 
     def __init__(
         self, layout: RunLayout, experiment: Experiment, run: Run, *, world: World
@@ -70,37 +81,51 @@ class Checkpointer:
         }
         # A resumed run's last checkpoint holds its current iteration.
         self.saved_iteration = run.state.iteration or None
-        self.window_bpd: list[float] = []
         self.last_save = time.monotonic()
 
     def due(self, state: TrainState) -> bool:
+        """Whether ``last`` is to be saved: every N iterations or minutes, unless it holds the
+        current iteration already."""
         since = self.world.maximum(time.monotonic() - self.last_save)
+        if self.saved_iteration == state.iteration:
+            return False
         return state.iteration % self.settings.checkpoint_every_iterations == 0 or (
             since >= self.settings.checkpoint_every_minutes * 60
         )
 
-    def save(self, run: Run) -> float:
-        """Save ``last`` (and ``best``); return the window's mean training bpd."""
-        state = run.state
-        mean_bpd = float(np.mean(self.window_bpd)) if self.window_bpd else math.inf
-        is_best = mean_bpd < state.best_bpd
-        state.best_bpd = min(state.best_bpd, mean_bpd)
-        self.window_bpd, self.last_save = [], time.monotonic()
-        self.saved_iteration = state.iteration
+    def save(self, run: Run, *, best: bool = False) -> None:
+        """Save ``last``, and the same payload as ``best`` when asked."""
+        self.last_save = time.monotonic()
+        self.saved_iteration = run.state.iteration
         self.world.barrier()
         if self.world.is_main:
             payload = {
                 **self.stored,
                 "model": run.model.state_dict(),
                 "optimizer": run.optimizer.state_dict(),
-                "state": asdict(state),
+                "state": asdict(run.state),
                 "rng": _rng_states(),
                 "numerics_history": [to_plain(span) for span in run.numerics],
             }
             save_checkpoint(self.layout.checkpoint("last"), payload)
-            if is_best:
+            if best:
                 save_checkpoint(self.layout.checkpoint("best"), payload)
-        return mean_bpd
+
+    def record_validation(self, run: Run, bpd: float) -> bool:
+        """Record the validation bpd of the current iteration; save ``best`` (and ``last``) when
+        it is the lowest so far.
+
+        Returns:
+            Whether it is the lowest so far.
+        """
+        state = run.state
+        state.validated_iteration = state.iteration
+        # A NaN bpd is never the best.
+        if not bpd < state.best_bpd:
+            return False
+        state.best_bpd, state.best_iteration = bpd, state.iteration
+        self.save(run, best=True)
+        return True
 
     def save_unsaved(self, run: Run) -> None:
         """Save, unless the current iteration is saved already (the end of a run)."""

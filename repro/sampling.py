@@ -12,7 +12,7 @@ from rich.progress import Progress
 from torchvision.utils import save_image
 
 from mrcnf import MRCNF, SolverOptions, quantize
-from mrcnf.cnf import PER_SAMPLE
+from mrcnf.config import PER_SAMPLE
 from repro.config import Experiment
 from repro.distributed import SINGLE_PROCESS, World
 from repro.errors import ReproError
@@ -88,15 +88,19 @@ def sample_run(
     device: torch.device,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
-) -> torch.Tensor:
-    """:func:`generate_images` from the last checkpoint of a run, at its images' size.
+) -> tuple[torch.Tensor, int]:
+    """:func:`generate_images` from a run's ``evaluation.checkpoint``, at its images' size.
+
+    Returns:
+        The images, and the training iteration of the checkpoint that drew them.
 
     Raises:
-        CheckpointError: No usable checkpoint in the run.
+        CheckpointError: No usable checkpoint of that name in the run.
     """
-    model, (_, height, width) = load_model(layout, experiment, device=device)
-    return generate_images(
-        model,
+    trained = load_model(layout, experiment, device=device)
+    _, height, width = trained.image_shape
+    images = generate_images(
+        trained.model,
         seeds=seeds,
         height=height,
         width=width,
@@ -106,6 +110,7 @@ def sample_run(
         console=console,
         world=world,
     )
+    return images, trained.iteration
 
 
 def save_samples(images: torch.Tensor, *, seeds: Sequence[int], stem: Path) -> None:

@@ -1,4 +1,5 @@
-"""The training loop, readable top to bottom: batch, optimisation step, log, checkpoint.
+"""The training loop, readable top to bottom: batch, optimisation step, log, validation,
+checkpoint.
 
 Every source of randomness of iteration i (data order, flips, dequantisation noise, Hutchinson
 probes) is seeded from (seed, i), so a run killed at any point and resumed from its last checkpoint
@@ -14,11 +15,12 @@ import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from mrcnf import dequantize
+from mrcnf import MRCNF, dequantize
 from repro.config import Experiment, TrainingConfig
 from repro.datasets import load_experiment_data, random_horizontal_flip
 from repro.distributed import SINGLE_PROCESS, World
 from repro.errors import ReproError
+from repro.eval_bpd import measure_bits_per_dim
 from repro.files import write_json
 from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
@@ -63,6 +65,7 @@ class TrainingBatches:
         self.images = images
         self.settings = experiment.training
         self.horizontal_flip = experiment.data.horizontal_flip
+        self.resolutions = experiment.model.resolutions
         self._order: tuple[int, torch.Tensor] | None = None
 
     def order(self, epoch: int) -> torch.Tensor:
@@ -75,13 +78,83 @@ class TrainingBatches:
         return self._order[1]
 
     def batch(self, state: TrainState) -> torch.Tensor:
-        """Dequantised images in [0, 1] of iteration ``state.iteration``, on the CPU."""
-        seed, size = self.settings.seed, self.settings.batch_size
+        """Dequantised images in [0, 1] of iteration ``state.iteration``, on the CPU.
+
+        Returns:
+            B×C×H×W images (``coarse_noise: shared``: the coarse levels are computed from them),
+            or B×S×C×H×W (``per_level``: level s dequantised with its own noise, from the stream
+            (seed, :data:`NOISE_STREAM`, iteration, s)).
+        """
+        seed, size, iteration = self.settings.seed, self.settings.batch_size, state.iteration
         pixels = self.images[self.order(state.epoch)[state.position : state.position + size]]
         if self.horizontal_flip:
-            flips = generator("cpu", seed, FLIP_STREAM, state.iteration)
+            flips = generator("cpu", seed, FLIP_STREAM, iteration)
             pixels = random_horizontal_flip(pixels, generator=flips)
-        return dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, state.iteration))
+        if self.settings.coarse_noise == "shared":
+            return dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, iteration))
+        levels = [
+            dequantize(pixels, generator=generator("cpu", seed, NOISE_STREAM, iteration, level))
+            for level in range(self.resolutions)
+        ]
+        return torch.stack(levels, dim=1)
+
+
+class Validation:
+    """What judges the ``best`` checkpoint: the model's bpd on the validation images under the
+    evaluation solver, every ``training.validation.every_epochs`` epochs and at the end of a run.
+
+    Under torchrun the processes share the images (:func:`measure_bits_per_dim`). Its time is not
+    training time: the time budget counts optimisation steps only.
+
+    Args:
+        images: uint8 validation images: the test split, or the held-out training images.
+        experiment: The validation, evaluation (batch size, seed) and training settings.
+        iterations_per_epoch: Iterations of one pass over the training images.
+        device: Where to evaluate.
+        world: The processes sharing the work.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        *,
+        experiment: Experiment,
+        iterations_per_epoch: int,
+        device: torch.device,
+        world: World,
+    ) -> None:
+        self.images, self.experiment, self.device, self.world = images, experiment, device, world
+        self.settings = experiment.training.validation
+        self.every = max(1, round(self.settings.every_epochs * iterations_per_epoch))
+
+    def due(self, state: TrainState, *, end_of_run: bool = False) -> bool:
+        """Whether the current iteration is to be validated (once only)."""
+        if state.validated_iteration == state.iteration:
+            return False
+        return end_of_run or state.iteration % self.every == 0
+
+    def bits_per_dim(self, model: MRCNF) -> float:
+        """The model's mean bpd on the validation images, in evaluation mode (then back)."""
+        evaluation = self.experiment.evaluation
+        measured = measure_bits_per_dim(
+            model, self.images, dequantization=self.settings.dequantization,
+            batch_size=evaluation.batch_size, seed=evaluation.seed, device=self.device,
+            world=self.world,
+        )  # fmt: skip
+        return measured.bpd
+
+    def judge(self, run: Run, checkpoints: Checkpointer, *, console: Console) -> None:
+        """Validate the current iteration's model; save it as ``best`` when its bpd is the lowest
+        so far."""
+        state, bpd = run.state, self.bits_per_dim(run.model)
+        best = checkpoints.record_validation(run, bpd)
+        verdict = (
+            "the best so far" if best else f"best {state.best_bpd:.4f} at {state.best_iteration}"
+        )
+        console.log(
+            f"{self.experiment.id}: iteration {state.iteration}, validation bpd {bpd:.4f} on "
+            f"{self.settings.images} images ({verdict})"
+        )
 
 
 def train(
@@ -95,8 +168,8 @@ def train(
 ) -> TrainSummary:
     """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
 
-    Under ``torchrun`` the processes share each global batch (DDP averages the gradients); rank 0
-    alone logs and writes. The run stops at the iteration or epoch limit, or the time budget.
+    Under ``torchrun`` the processes share each global batch (DDP averages the gradients) and
+    each validation; rank 0 alone logs and writes. It stops at the iteration, epoch or time limit.
 
     Raises:
         CheckpointError: The last checkpoint is corrupt, or of other settings or numerics.
@@ -105,7 +178,7 @@ def train(
     """
     settings, layout = experiment.training, RunLayout(run_dir)
     console = console if console and world.is_main else Console(quiet=True)
-    images = _training_images(experiment, world=world)
+    images, validation = _images_and_validation(experiment, device=device, world=world)
     batches = TrainingBatches(images, experiment=experiment)
     run = start_run(experiment, layout, images.shape[1:], device, allow_numerics_change)
     model, optimizer, state = run.model, run.optimizer, run.state
@@ -128,12 +201,14 @@ def train(
             if world.is_main:
                 metrics.append(row)
                 progress.update(row)
-            checkpoints.window_bpd.append(row["bpd"])
             _check_divergence(state, experiment, layout)
+            if validation.due(state):
+                validation.judge(run, checkpoints, console=console)
             if checkpoints.due(state):
-                bpd = checkpoints.save(run)
-                console.log(f"{experiment.id}: iteration {state.iteration}, bpd {bpd:.4f}")
+                checkpoints.save(run)
 
+    if validation.due(state, end_of_run=True):
+        validation.judge(run, checkpoints, console=console)
     checkpoints.save_unsaved(run)
     summary = _summary(
         experiment, run, stopped_by, images=len(images), metrics=metrics, world=world,
@@ -157,9 +232,13 @@ def _open_run(
     return metrics
 
 
-def _training_images(experiment: Experiment, *, world: World) -> torch.Tensor:
-    """The training split, after checking that batches can be formed from it."""
-    settings = experiment.training
+def _images_and_validation(
+    experiment: Experiment, *, device: torch.device, world: World
+) -> tuple[torch.Tensor, Validation]:
+    """The training images, after checking that batches can be formed from them, and the
+    validation of the other images (``training.validation.images``: the test split, or the last
+    ``data.held_out_images`` of the training split, which training never sees)."""
+    settings, data = experiment.training, experiment.data
     shares = world.size * settings.accumulation_steps
     if settings.batch_size % shares:
         raise TrainingSettingError(
@@ -167,13 +246,23 @@ def _training_images(experiment: Experiment, *, world: World) -> torch.Tensor:
             f"{settings.accumulation_steps} accumulation steps: change training.batch_size or "
             "training.accumulation_steps"
         )
-    images = load_experiment_data(experiment.data).train
+    splits = load_experiment_data(data)
+    kept = max(len(splits.train) - data.held_out_images, 0)
+    images, held_out = splits.train[:kept], splits.train[kept:]
     if len(images) < settings.batch_size:
         raise TrainingSettingError(
-            f"{len(images)} training images cannot fill a batch of {settings.batch_size}: "
-            "lower training.batch_size or raise data.limit_train"
+            f"{len(images)} training images ({len(held_out)} held out) cannot fill a batch of "
+            f"{settings.batch_size}: lower training.batch_size or data.held_out_images, or raise "
+            "data.limit_train"
         )
-    return images
+    validation = Validation(
+        held_out if settings.validation.images == "held_out" else splits.test,
+        experiment=experiment,
+        iterations_per_epoch=len(images) // settings.batch_size,
+        device=device,
+        world=world,
+    )
+    return images, validation
 
 
 def _stop_reason(state: TrainState, settings: TrainingConfig, *, limit: int) -> StoppedBy | None:
@@ -249,4 +338,6 @@ def _summary(
         processes=world.size,
         provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
         numerics_history=run.numerics,
+        best_iteration=state.best_iteration,
+        best_validation_bpd=state.best_bpd if state.best_iteration is not None else None,
     )

@@ -140,3 +140,11 @@ def test_configuration_loads_without_torch() -> None:
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_first_step_for_a_fixed_grid_solver_is_refused_when_params_load() -> None:
+    params = _mutated(
+        lambda r: r["defaults"]["solver"]["train"].update(method="rk4", step_size=0.5)
+    )
+    with pytest.raises(ConfigError, match=r"solver\.train.*first_step needs an adaptive method"):
+        params.experiment("cifar10-2res-small", profile="paper")

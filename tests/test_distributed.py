@@ -28,7 +28,7 @@ EXACT = {
         "data": {"dataset": "mnist", "image_size": 8, "limit_train": 128, "limit_test": 16},
         "model": {"blocks": 1, "width": 8, "logit_alpha": 1.0e-6, "divergence": "exact"},
         "solver": {
-            "train": {"method": "rk4", "step_size": 0.5},
+            "train": {"method": "rk4", "step_size": 0.5, "first_step": None},
             "eval": {"atol": 1.0e-4, "rtol": 1.0e-4},
         },
         "optimizer": {"warmup_iterations": 1},

@@ -1,7 +1,10 @@
-"""The standard error of bits per dimension: exact, and independent of how work is shared."""
+"""Bits per dimension: the standard error exact and independent of how work is shared, and both
+ways for the solver to end at t = 1 reported."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,7 +13,12 @@ import torch
 from mrcnf import MRCNF, dequantize
 from mrcnf.config import MRCNFConfig, SolverOptions
 from repro.distributed import SINGLE_PROCESS, World
-from repro.eval_bpd import PROBE_STREAM, dequantize_images, evaluate_bits_per_dim
+from repro.eval_bpd import (
+    PROBE_STREAM,
+    dequantize_images,
+    evaluate_bits_per_dim,
+    measure_bits_per_dim,
+)
 from repro.runtime import generator
 
 CPU = torch.device("cpu")
@@ -20,7 +28,12 @@ SEED = 5
 FIXED_GRID = SolverOptions(method="rk4", step_size=0.5)
 
 
-def _model(*, divergence: str = "hutchinson", dtype: torch.dtype = torch.float32) -> MRCNF:
+def _model(
+    *,
+    divergence: str = "hutchinson",
+    dtype: torch.dtype = torch.float32,
+    solver: SolverOptions = FIXED_GRID,
+) -> MRCNF:
     model = MRCNF(
         MRCNFConfig(
             channels=1,
@@ -28,7 +41,7 @@ def _model(*, divergence: str = "hutchinson", dtype: torch.dtype = torch.float32
             blocks=1,
             width=8,
             divergence=divergence,
-            eval_solver=FIXED_GRID,
+            eval_solver=solver,
         )
     )
     # A new model's last layers are zero (an identity flow); perturb them so that the dynamics,
@@ -96,7 +109,8 @@ def test_a_single_image_has_no_standard_error() -> None:
 
 @dataclass(frozen=True)
 class _TwoProcesses(World):
-    """Rank 0 of two processes whose rank-1 sums were recorded by an earlier run as rank 1."""
+    """Rank 0 of two processes whose rank-1 sums were recorded, in order, by an earlier run as
+    rank 1 (one sum per pass over the images)."""
 
     recorded: list[torch.Tensor] = field(default_factory=list)
 
@@ -104,7 +118,7 @@ class _TwoProcesses(World):
         if self.rank == 1:
             self.recorded.append(value)
             return value
-        return value + self.recorded[0]
+        return value + self.recorded.pop(0)
 
     def maximum(self, value: float) -> float:
         return value
@@ -129,3 +143,37 @@ def test_standard_error_does_not_depend_on_the_batch_size() -> None:
         values = [result[key] for result in results]
         assert values == pytest.approx([values[0]] * len(values), rel=1e-9)
     assert results[0]["bpd_standard_error"] > 0
+
+
+# Loose tolerances: stepping past t = 1 and interpolating back then differs clearly from ending
+# a step exactly there.
+ADAPTIVE = SolverOptions(method="bosh3", atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("exact_end", [False, True])
+def test_bpd_is_the_configured_ending_and_the_other_ending_is_reported_beside_it(
+    exact_end: bool,
+) -> None:
+    images = _images(4, 8)
+    configured = dataclasses.replace(ADAPTIVE, exact_end=exact_end)
+    model = _model(solver=configured)
+    twin = copy.deepcopy(model)
+    other_solver = dataclasses.replace(configured, exact_end=not exact_end)
+    twin.config = dataclasses.replace(model.config, eval_solver=other_solver)
+    measured = _evaluate(model, images, batch_size=4)
+    other = measure_bits_per_dim(
+        twin, images, dequantization="uniform", batch_size=4, seed=SEED, device=CPU
+    )
+    chosen, other_key = ("bpd_exact_end", "bpd_interpolated_end")[:: 1 if exact_end else -1]
+    assert measured["exact_end"] is exact_end
+    assert measured[chosen] == measured["bpd"]
+    # The other ending is what a solver configured that way gives, on the same noise and probes.
+    assert measured[other_key] == pytest.approx(other.bpd, rel=1e-9)
+    assert abs(measured[other_key] - measured["bpd"]) > 1e-6
+    assert model.config.eval_solver == configured  # the model's own solver is back
+
+
+def test_a_fixed_grid_ends_exactly_at_one_and_has_no_interpolated_end() -> None:
+    measured = _evaluate(_model(), _images(4, 8), batch_size=4)
+    assert measured["exact_end"] is True
+    assert (measured["bpd_exact_end"], measured["bpd_interpolated_end"]) == (measured["bpd"], None)

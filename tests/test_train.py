@@ -21,7 +21,7 @@ from repro.eval_bpd import evaluate_run
 from repro.layout import RunLayout
 from repro.metrics_log import MetricsLog
 from repro.optimization import learning_rate
-from repro.results import TrainSummary
+from repro.results import BpdResult, TrainSummary
 from repro.train import epoch_order, train
 from tests.profiles import params_with_profile, tiny_profile
 
@@ -141,6 +141,8 @@ def test_checkpoint_of_the_previous_format_resumes_and_evaluates(tmp_path: Path)
     profile = tiny_profile(
         limit_train=96, limit_test=32, max_iterations=4, checkpoint_every_iterations=2
     )
+    # The model settings of the time, since changed in params.yaml.
+    profile["all"]["model"]["latent_noise"] = "standard"
     params = tmp_path / "params.yaml"
     params.write_text(params_with_profile("tiny", profile))
     experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
@@ -154,14 +156,20 @@ def test_checkpoint_of_the_previous_format_resumes_and_evaluates(tmp_path: Path)
     assert result.num_images == 32 and 0 < result.bpd < 20
 
 
-def test_evaluation_reports_consistent_bpd_terms(params_file: Path, tmp_path: Path) -> None:
+def test_evaluation_reports_consistent_bpd_terms_and_both_solver_endings(
+    params_file: Path, tmp_path: Path
+) -> None:
     experiment = load_params(params_file).experiment("cifar10-3res-small", profile="tiny")
     train(experiment, run_dir=tmp_path, device=CPU)
     result = evaluate_run(experiment, run_dir=tmp_path, device=CPU)
     assert result.num_images == 64
     assert sum(result.bpd_per_resolution) + 8 == pytest.approx(result.bpd, abs=1e-6)
     assert abs(result.bpd - result.bpd_bin_centre) < 0.5
-    assert RunLayout(tmp_path).eval_bpd.exists()
+    stored = BpdResult.read(RunLayout(tmp_path).eval_bpd)
+    # params.yaml's evaluation solver steps past t = 1 and interpolates back (torchdiffeq's way).
+    assert stored.exact_end is False
+    assert stored.bpd == stored.bpd_interpolated_end == result.bpd
+    assert stored.bpd_exact_end is not None and stored.bpd_exact_end != stored.bpd
 
 
 def test_missing_dataset_is_one_line_from_the_command_line(tmp_path: Path) -> None:

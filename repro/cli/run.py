@@ -82,7 +82,6 @@ def train(
 @PROFILE
 @DEVICE
 @TF32
-@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last")
 @user_errors
 def bpd(
     experiment_id: str,
@@ -90,9 +89,10 @@ def bpd(
     profile: str | None,
     device: str,
     tf32: bool,
-    checkpoint: str,
 ) -> None:
     """Bits per dimension of EXPERIMENT's trained model on the whole test split.
+
+    The checkpoint is params.yaml's evaluation.checkpoint (best: chosen by validation).
 
     \b
     Example:
@@ -106,20 +106,34 @@ def bpd(
         experiment,
         run_dir=run_layout(experiment).root,
         device=torch_device,
-        checkpoint=checkpoint,
         console=console,
         world=world,
     )
     if not world.is_main:
         return
-    table = Table(title=f"{experiment.id} ({experiment.profile}), {result.num_images} images")
+    ending = "exact" if result.exact_end else "interpolated"
+    table = Table(
+        title=f"{experiment.id} ({experiment.profile}), {result.num_images} images, "
+        f"{result.checkpoint} checkpoint (iteration {result.checkpoint_iteration}), "
+        f"bpd with the solver's {ending} end at t = 1"
+    )
     # The per-resolution terms exclude the 8 bits of the 256 dequantisation bins.
-    columns = ("bpd", "bpd (bin centres)", "per resolution, finest first (+ 8)", "NFE", "img/s")
+    columns = (
+        "bpd",
+        "bpd (bin centres)",
+        "interpolated end",
+        "exact end",
+        "per resolution, finest first (+ 8)",
+        "NFE",
+        "img/s",
+    )
     for column in columns:
         table.add_column(column)
     table.add_row(
         _with_error(result.bpd, result.bpd_standard_error, "{:.4f}"),
         _with_error(result.bpd_bin_centre, result.bpd_bin_centre_standard_error, "{:.4f}"),
+        _optional(result.bpd_interpolated_end),
+        _optional(result.bpd_exact_end),
         ", ".join(f"{v:.3f}" for v in result.bpd_per_resolution),
         f"{result.nfe_mean:.0f}",
         f"{result.images_per_second:.1f}",
@@ -155,6 +169,8 @@ def sample(
 ) -> None:
     """Draw 8-bit images from EXPERIMENT's trained model (an .npz and a PNG grid).
 
+    The checkpoint is params.yaml's evaluation.checkpoint (best: chosen by validation).
+
     \b
     Example:
       repro sample cifar10-3res-small --temperature 0.7 --num 64
@@ -165,7 +181,7 @@ def sample(
     layout = run_layout(experiment)
     torch_device, world = device_and_world(device, tf32)
     seeds = list(range(seed, seed + num_samples))
-    images = sample_run(
+    images, iteration = sample_run(
         layout,
         experiment,
         seeds=seeds,
@@ -178,7 +194,10 @@ def sample(
     if world.is_main:
         stem = out or layout.samples(temperature)
         save_samples(images, seeds=seeds, stem=stem)
-        console.print(f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images)")
+        checkpoint = f"{experiment.evaluation.checkpoint} checkpoint, iteration {iteration}"
+        console.print(
+            f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images, {checkpoint})"
+        )
 
 
 @evaluate.command()
@@ -207,6 +226,8 @@ def fid(
 ) -> None:
     """FID and KID of EXPERIMENT's samples against its training split, per temperature.
 
+    The checkpoint is params.yaml's evaluation.checkpoint (best: chosen by validation).
+
     \b
     Examples:
       repro eval fid cifar10-3res-small --temperature 0.7
@@ -217,7 +238,7 @@ def fid(
     experiment = experiment_for(params_path, experiment_id, profile)
     torch_device, world = device_and_world(device, tf32)
     table = Table(title=f"{experiment.id} ({experiment.profile})")
-    for column in ("T", "FID", "KID", "samples"):
+    for column in ("T", "FID", "KID", "samples", "checkpoint"):
         table.add_column(column, justify="right")
     for temperature in temperatures or experiment.fid.temperatures:
         result = evaluate_fid(
@@ -236,6 +257,7 @@ def fid(
             _with_error(result.fid, result.fid_spread, "{:.2f}"),
             f"{result.kid_mean:.4f} ± {result.kid_std:.4f}",
             str(result.num_samples),
+            f"{result.checkpoint} (iteration {result.checkpoint_iteration})",
         )
     if world.is_main:
         Console().print(table)
@@ -245,3 +267,8 @@ def _with_error(value: float, error: float | None, number: str) -> str:
     """A value, with ``± error`` where it has one (bpd: standard error; FID: seed-set spread)."""
     text = number.format(value)
     return text if error is None else f"{text} ± {number.format(error)}"
+
+
+def _optional(bpd: float | None) -> str:
+    """A bpd, or a dash where there is none (a fixed-grid solver has no interpolated end)."""
+    return "–" if bpd is None else f"{bpd:.4f}"
