@@ -23,6 +23,7 @@ from repro.errors import ReproError
 from repro.eval_bpd import measure_bits_per_dim
 from repro.files import write_json
 from repro.layout import RunLayout
+from repro.levels import trained_levels
 from repro.metrics_log import MetricsLog
 from repro.optimization import LOGGED, StepOutcome, optimization_step
 from repro.progress import TrainingProgress
@@ -340,4 +341,6 @@ def _summary(
         numerics_history=run.numerics,
         best_iteration=state.best_iteration,
         best_validation_bpd=state.best_bpd if state.best_iteration is not None else None,
+        init_from=experiment.training.init_from,
+        trained_levels=list(trained_levels(experiment)),
     )

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_IMAGE_SIZE = 8
 
 
 def tiny_profile(
@@ -22,7 +23,7 @@ def tiny_profile(
     overrides: dict[str, Any] = {
         "data": {
             "dataset": "mnist",
-            "image_size": 8,
+            "image_size": TINY_IMAGE_SIZE,
             "limit_train": limit_train,
             "limit_test": limit_test,
         },
@@ -38,7 +39,19 @@ def tiny_profile(
     }
     if fid is not None:
         overrides["fid"] = fid
-    return {"comparable": False, "all": overrides}
+    return {"comparable": False, "all": overrides, "experiments": _progressive_sizes()}
+
+
+def _progressive_sizes() -> dict[str, Any]:
+    """Each progressive experiment at the image size that makes its levels match its parent's."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    experiments = {**params["experiments"], **params.get("progressive_experiments", {})}
+    sizes = {}
+    for name, entry in params.get("progressive_experiments", {}).items():
+        parent = experiments[entry["training"]["init_from"]]
+        extra = entry["model"]["resolutions"] - parent["model"]["resolutions"]
+        sizes[name] = {"data": {"image_size": TINY_IMAGE_SIZE * 2**extra}}
+    return sizes
 
 
 def params_with_profile(name: str, profile: dict[str, Any], *, select: bool = False) -> str:

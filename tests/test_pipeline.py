@@ -78,6 +78,19 @@ def test_pipeline_builds_every_table_and_the_fid_plot(project: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_progressive_experiment_trains_its_finest_level_after_its_parent(
+    project: Path,
+) -> None:
+    run = project / "runs/tiny/imagenet128-4res"
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert (summary["init_from"], summary["trained_levels"]) == ("imagenet64-3res-small", [0])
+    parent = project / "runs/tiny/imagenet64-3res-small/checkpoints/last.pt"
+    assert parent.stat().st_mtime < (run / "checkpoints/last.pt").stat().st_mtime
+    bpd = json.loads((run / "eval_bpd.json").read_text())
+    assert len(bpd["bpd_per_resolution"]) == 4
+
+
+@pytest.mark.slow
 def test_second_repro_has_nothing_to_do(project: Path) -> None:
     assert _changed_stages(project) == set()
     assert "didn't change" in _run(["dvc", "repro"], project).stdout

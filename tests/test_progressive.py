@@ -27,7 +27,7 @@ def _profile() -> dict:
     )
     profile["all"]["evaluation"]["checkpoint"] = "last"
     # The child yields twice the parent's 8×8 images, so its three coarser levels are the parent's.
-    profile["experiments"] = {CHILD: {"data": {"image_size": 16}}}
+    assert profile["experiments"][CHILD]["data"]["image_size"] == 16
     return profile
 
 
