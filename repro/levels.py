@@ -45,7 +45,7 @@ def trained_levels(experiment: Experiment) -> tuple[int, ...]:
     levels = sorted({names.get(level, level) for level in chosen})
     if levels[0] < 0 or levels[-1] >= count:
         raise LevelError(
-            f"experiments.{experiment.id}: training.train_levels {chosen} names a level outside "
+            f"{experiment.id}: training.train_levels {chosen} names a level outside "
             f"its {count} levels (0 = finest … {count - 1} = coarsest)"
         )
     return tuple(levels)
@@ -73,7 +73,7 @@ def check_progressive(child: Experiment, parent: Experiment) -> None:
     Raises:
         LevelError: One line naming the experiments and what does not match.
     """
-    where = f"experiments.{child.id}: training.init_from {parent.id!r}"
+    where = f"{child.id}: training.init_from {parent.id!r}"
     differing = [
         name
         for name in LEVEL_ARCHITECTURE
