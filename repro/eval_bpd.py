@@ -285,7 +285,7 @@ def evaluate_run(
         profile=experiment.profile,
         checkpoint=trained.checkpoint,
         checkpoint_iteration=trained.iteration,
-        judged_on=trained.judged_on,
+        judged_by=trained.judged_by,
         **measured,
         provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
     )

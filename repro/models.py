@@ -12,6 +12,8 @@ from mrcnf import MRCNF
 from repro.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from repro.config import Experiment
 from repro.layout import RunLayout
+from repro.results import Judgement
+from repro.schema import from_mapping
 
 
 @dataclass(frozen=True)
@@ -23,15 +25,15 @@ class TrainedModel:
         image_shape: C×H×W of the images it was trained on.
         checkpoint: Which checkpoint it comes from (``best`` or ``last``).
         iteration: The training iteration the checkpoint was saved at.
-        judged_on: What chose a ``best`` checkpoint (``test`` or ``held_out`` images, as the run
-            was trained); None for ``last``.
+        judged_by: How a ``best`` checkpoint was chosen, as the run was trained; None for
+            ``last``.
     """
 
     model: MRCNF
     image_shape: tuple[int, int, int]
     checkpoint: str
     iteration: int
-    judged_on: str | None
+    judged_by: Judgement | None
 
 
 def build_model(experiment: Experiment, *, channels: int) -> MRCNF:
@@ -70,13 +72,20 @@ def load_model(layout: RunLayout, experiment: Experiment, *, device: torch.devic
         image_shape=(channels, height, width),
         checkpoint=which,
         iteration=payload["state"]["iteration"],
-        judged_on=_judged_on(payload) if which == "best" else None,
+        judged_by=_judgement(payload) if which == "best" else None,
     )
 
 
-def _judged_on(payload: dict[str, Any]) -> str:
-    # The images the run was validated on, which a later params.yaml may no longer say.
-    return payload["config"]["training"]["validation"]["images"]
+def _judgement(payload: dict[str, Any]) -> Judgement:
+    # How the run was validated, which a later params.yaml may no longer say.
+    config = from_mapping(Experiment, payload["config"])
+    validation = config.training.validation
+    return Judgement(
+        images=validation.images,
+        every_epochs=validation.every_epochs,
+        dequantization=validation.dequantization,
+        held_out_images=config.data.held_out_images,
+    )
 
 
 def _unjudged(path: Path, experiment: Experiment, reason: str) -> CheckpointError:

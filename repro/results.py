@@ -155,6 +155,17 @@ class TrainSummary(Result):
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """How a run's ``best`` checkpoint was chosen, as its stored configuration says
+    (``training.validation``; ``held_out_images`` from its data section)."""
+
+    images: Literal["test", "held_out"]
+    every_epochs: float
+    dequantization: Literal["bin_centre", "uniform"]
+    held_out_images: int = 0
+
+
+@dataclass(frozen=True)
 class BpdResult(Result):
     """Bits per dimension on a test split (``eval_bpd.json``).
 
@@ -165,8 +176,8 @@ class BpdResult(Result):
     a single image).
 
     ``checkpoint`` is the checkpoint scored (``best`` or ``last``, ``evaluation.checkpoint``),
-    saved at training iteration ``checkpoint_iteration``; ``judged_on`` says what chose a
-    ``best`` checkpoint (``test`` or ``held_out`` images). ``exact_end`` is the evaluation
+    saved at training iteration ``checkpoint_iteration``; ``judged_by`` says how a ``best``
+    checkpoint was chosen (None for ``last``). ``exact_end`` is the evaluation
     solver's setting that gave ``bpd``; ``bpd_interpolated_end`` and ``bpd_exact_end`` are the
     uniform bpd with the solver interpolating back from past t = 1 (torchdiffeq's Runge–Kutta
     default, the authors') and with a step ending exactly at t = 1 (None in older files).
@@ -192,7 +203,7 @@ class BpdResult(Result):
     bpd_standard_error: float | None = None
     bpd_bin_centre_standard_error: float | None = None
     checkpoint_iteration: int | None = None
-    judged_on: str | None = None
+    judged_by: Judgement | None = None
     exact_end: bool = False
     bpd_interpolated_end: float | None = None
     bpd_exact_end: float | None = None

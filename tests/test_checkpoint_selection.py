@@ -133,7 +133,8 @@ def test_best_is_the_lowest_validation_and_bpd_samples_and_fid_all_use_it(
     assert _state(layout, "last")["iteration"] == 12
 
     result = evaluate_run(experiment, run_dir=layout.root, device=CPU)
-    assert (result.checkpoint, result.checkpoint_iteration, result.judged_on) == ("best", 8, "test")
+    assert (result.checkpoint, result.checkpoint_iteration) == ("best", 8)
+    assert result.judged_by is not None and result.judged_by.images == "test"
     seeds = [3, 4]
     options = {"seeds": seeds, "temperature": 1.0, "batch_size": 2, "device": CPU}
     best_images, best_iteration = sample_run(layout, experiment, **options)
@@ -188,7 +189,9 @@ def test_held_out_images_leave_the_epochs_and_are_the_validation_images(
     expected = load_experiment_data(experiment.data).train[-32:]
     assert all(torch.equal(images, expected) for images in judge.images)
     result = evaluate_run(held_out, run_dir=layout.root, device=CPU)
-    assert (result.checkpoint_iteration, result.judged_on) == (6, "held_out")
+    assert result.checkpoint_iteration == 6
+    assert result.judged_by is not None and result.judged_by.images == "held_out"
+    assert result.judged_by.held_out_images == 32
 
 
 def test_validation_time_is_not_training_time(

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from repro.config import load_params
 from repro.layout import ProfileLayout
-from repro.results import BpdResult, TrainSummary, write_result
+from repro.results import BpdResult, Judgement, TrainSummary, write_result
 from repro.tables import (
     Status,
     Table,
@@ -137,15 +137,22 @@ def test_bin_centre_bpd_is_shown_beside_the_uniform_bpd_that_the_verdict_uses(pu
 
 
 def test_checkpoint_footnote_tells_the_best_checkpoint_and_its_judge_from_the_last(published, runs):
-    _write_bpd(runs, checkpoint="best", checkpoint_iteration=48_000, judged_on="test")
-    validation = PARAMS.experiment("cifar10-2res-small", profile="paper").training.validation
-    judge = "bin-centre" if validation.dequantization == "bin_centre" else "uniform-dequantisation"
+    # As the run recorded it, whatever params.yaml says now.
+    judged = Judgement(images="test", every_epochs=0.5, dequantization="uniform")
+    _write_bpd(runs, checkpoint="best", checkpoint_iteration=48_000, judged_by=judged)
     best = _note(_table(published), ROW, BPD)
     assert (
-        f"bpd of the best checkpoint (iteration 48,000), judged by {judge} bpd on the test set "
-        f"every {validation.every_epochs:g} epochs, as the authors did (optimistic" in best
+        "bpd of the best checkpoint (iteration 48,000), judged by uniform-dequantisation bpd on "
+        "the test set every 0.5 epochs, as the authors did (optimistic" in best
     )
-    _write_bpd(runs, checkpoint="last", checkpoint_iteration=100_000, judged_on=None)
+    held_out = Judgement(
+        images="held_out", every_epochs=2.0, dequantization="bin_centre", held_out_images=5000
+    )
+    _write_bpd(runs, checkpoint="best", checkpoint_iteration=48_000, judged_by=held_out)
+    assert "judged by bin-centre bpd on 5,000 held-out training images every 2 epochs" in _note(
+        _table(published), ROW, BPD
+    )
+    _write_bpd(runs, checkpoint="last", checkpoint_iteration=100_000, judged_by=None)
     last = _note(_table(published), ROW, BPD)
     assert "bpd of the last checkpoint (iteration 100,000)" in last
     assert "judged" not in last and "best" not in last

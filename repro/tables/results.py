@@ -20,6 +20,7 @@ from repro.published import PAPER_CHANNELS
 from repro.results import (
     BpdResult,
     FidResult,
+    Judgement,
     ParamCounts,
     Provenance,
     Result,
@@ -88,8 +89,9 @@ class Results:
         """The test-set bpd (uniform dequantisation), or ``None`` if not evaluated.
 
         Its extras hold the bin-centre estimate, the checkpoint scored (``checkpoint``,
-        ``checkpoint_iteration``, ``judged_on``) and the bpd of both solver endings
-        (``solver_end`` names the one that gave the value).
+        ``checkpoint_iteration``; for a best one how it was judged: ``judged_on``,
+        ``judged_every_epochs``, ``judged_by``, ``held_out_images``) and the bpd of both solver
+        endings (``solver_end`` names the one that gave the value).
         """
         path = self.layout.run(experiment).eval_bpd
         result = self._run_result(experiment, path, BpdResult)
@@ -106,7 +108,7 @@ class Results:
         optional = {
             "bpd_bin_centre_standard_error": result.bpd_bin_centre_standard_error,
             "checkpoint_iteration": result.checkpoint_iteration,
-            "judged_on": result.judged_on,
+            **_judgement_extras(result.judged_by),
             "bpd_exact_end": result.bpd_exact_end,
             "bpd_interpolated_end": result.bpd_interpolated_end,
         }
@@ -184,3 +186,15 @@ class Results:
             )
         # Kept an int: a parameter count is exact and should print without a decimal point.
         return Measurement(matches[0].params, path, counts.provenance) if matches else None
+
+
+def _judgement_extras(judgement: Judgement | None) -> dict[str, float | int | str | None]:
+    """How a best checkpoint was chosen, as flat extras (CSV columns); nothing for ``last``."""
+    if judgement is None:
+        return {}
+    return {
+        "judged_on": judgement.images,
+        "judged_every_epochs": judgement.every_epochs,
+        "judged_by": judgement.dequantization,
+        "held_out_images": judgement.held_out_images if judgement.images == "held_out" else None,
+    }

@@ -75,7 +75,7 @@ def run_note(inputs: TableInputs, experiment: str) -> str | None:
     parts = [
         None if hours is None else _compute(hours),
         _progressive(inputs, spec, hours),
-        None if bpd is None else _checkpoint(spec, bpd),
+        None if bpd is None else _checkpoint(bpd),
         None if bpd is None else _other_ending(bpd),
     ]
     found = [part for part in parts if part]
@@ -142,7 +142,7 @@ def _printed_hours(inputs: TableInputs, spec: Experiment) -> float | None:
     return None if cell is None else inputs.published.table5.hours(cell.model, cell.dataset)
 
 
-def _checkpoint(spec: Experiment, bpd: Measurement) -> str:
+def _checkpoint(bpd: Measurement) -> str:
     """The checkpoint scored and, for the best one, how it was chosen."""
     extras = bpd.extras
     which = extras["checkpoint"]
@@ -154,15 +154,16 @@ def _checkpoint(spec: Experiment, bpd: Measurement) -> str:
     text = f"bpd of the {which} checkpoint{at}"
     if which != "best":
         return text
-    validation = spec.training.validation
     judged_on = extras.get("judged_on")
+    if judged_on is None:
+        return f"{text}, judged in a way its file does not record"
     images = {
         "test": "the test set",
-        "held_out": f"{spec.data.held_out_images:,} held-out training images",
-    }.get(str(judged_on), "images its file does not record")
+        "held_out": f"{extras.get('held_out_images', 0):,} held-out training images",
+    }[str(judged_on)]
     text += (
-        f", judged by {_DEQUANTIZATION[validation.dequantization]} bpd on {images} every "
-        f"{validation.every_epochs:g} epochs"
+        f", judged by {_DEQUANTIZATION[str(extras['judged_by'])]} bpd on {images} every "
+        f"{extras['judged_every_epochs']:g} epochs"
     )
     if judged_on == "test":
         text += ", as the authors did (optimistic: the test set both chooses and scores it)"
