@@ -105,6 +105,19 @@ def check_compatible(
             )
 
 
+def stored_experiment(payload: dict[str, Any], path: Path) -> Experiment:
+    """The experiment a checkpoint was trained as (its stored configuration, read with today's
+    defaults for settings added since).
+
+    Raises:
+        CheckpointError: The stored configuration cannot be read.
+    """
+    try:
+        return from_mapping(Experiment, payload.get("config", {}))
+    except SchemaError as error:
+        raise CheckpointError(f"{path}: its stored configuration is unusable ({error})") from None
+
+
 def numerics_history(
     payload: dict[str, Any] | None,
     current: Numerics,

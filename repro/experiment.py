@@ -129,6 +129,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
             raise ValueError("batch_size, accumulation_steps and epochs must be positive")
+        if self.train_levels == []:
+            raise ValueError("train_levels names no level: name at least one, or use 'all'")
         if self.train_levels != "all" and self.init_from is None:
             raise ValueError(
                 "train_levels other than 'all' need init_from: levels not trained would keep "

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from mrcnf import MRCNF
-from repro.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from repro.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    stored_experiment,
+)
 from repro.config import Experiment
 from repro.layout import RunLayout
 from repro.results import Judgement
-from repro.schema import from_mapping
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,12 @@ def load_model(layout: RunLayout, experiment: Experiment, *, device: torch.devic
         image_shape=(channels, height, width),
         checkpoint=which,
         iteration=payload["state"]["iteration"],
-        judged_by=_judgement(payload) if which == "best" else None,
+        judged_by=_judgement(stored_experiment(payload, path)) if which == "best" else None,
     )
 
 
-def _judgement(payload: dict[str, Any]) -> Judgement:
-    # How the run was validated, which a later params.yaml may no longer say.
-    config = from_mapping(Experiment, payload["config"])
+def _judgement(config: Experiment) -> Judgement:
+    """How the run was validated, which a later params.yaml may no longer say."""
     validation = config.training.validation
     return Judgement(
         images=validation.images,

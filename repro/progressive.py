@@ -13,11 +13,15 @@ from pathlib import Path
 import torch
 
 from mrcnf import MRCNF
-from repro.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from repro.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    stored_experiment,
+)
 from repro.experiment import Experiment
 from repro.layout import ProfileLayout
 from repro.levels import LevelError, check_progressive, matched_levels, trained_levels
-from repro.schema import SchemaError, from_mapping
 
 
 def parent_checkpoint(experiment: Experiment) -> Path:
@@ -42,11 +46,11 @@ def initialise_from_parent(model: MRCNF, experiment: Experiment, *, device: torc
     """
     path = parent_checkpoint(experiment)
     payload = load_checkpoint(path, map_location=device)
+    parent = stored_experiment(payload, path)
+    check_compatible(payload, parent, path, sections=("model",))
     try:
-        parent = from_mapping(Experiment, payload.get("config", {}))
-        check_compatible(payload, parent, path, sections=("model",))
         check_progressive(experiment, parent)
-    except (SchemaError, LevelError) as error:
+    except LevelError as error:
         raise CheckpointError(f"{path}: cannot start {experiment.id} from it ({error})") from None
     prefix = "flows."
     for level, parent_level in matched_levels(experiment, parent).items():

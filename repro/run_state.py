@@ -148,12 +148,13 @@ def start_run(
     torch.manual_seed(experiment.training.seed)
     model = build_model(experiment, channels=image_shape[0]).to(device).train()
     last = layout.checkpoint("last")
-    if experiment.training.init_from is not None and not last.exists():
+    fresh = not last.exists()
+    if fresh and experiment.training.init_from is not None:
         initialise_from_parent(model, experiment, device=device)
     freeze_untrained_levels(model, experiment)
     trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=experiment.optimizer.lr)
-    if not last.exists():
+    if fresh:
         numerics = numerics_history(None, current_numerics(), last, iteration=0, allow_change=False)
         return Run(model, optimizer, TrainState(), numerics, tuple(image_shape))
     payload = load_checkpoint(last, map_location=device)

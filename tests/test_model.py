@@ -22,20 +22,27 @@ ALPHA = 0.05
 
 
 def tiny_model(
-    resolutions: int, *, transform: str = "unimodular", divergence: str = "exact", seed: int = 0
+    resolutions: int,
+    *,
+    blocks: int = 2,
+    width: int = 8,
+    solver: SolverOptions = TIGHT,
+    seed: int = 0,
+    **settings: object,
 ) -> MRCNF:
-    """A float64 model with random, clearly non-zero dynamics (last layers re-initialised)."""
+    """A float64 grey model with random, clearly non-zero dynamics (last layers re-initialised).
+
+    ``settings`` are further :class:`MRCNFConfig` fields (default: exact divergence, α = 0.05).
+    """
     torch.manual_seed(seed)
     config = MRCNFConfig(
         channels=1,
         resolutions=resolutions,
-        blocks=2,
-        width=8,
-        transform=transform,
-        logit_alpha=ALPHA,
-        divergence=divergence,
-        train_solver=TIGHT,
-        eval_solver=TIGHT,
+        blocks=blocks,
+        width=width,
+        train_solver=solver,
+        eval_solver=solver,
+        **{"logit_alpha": ALPHA, "divergence": "exact", **settings},
     )
     model = MRCNF(config).double().eval()
     for flow in model.flows:

@@ -9,13 +9,14 @@ import pytest
 import torch
 from torchdiffeq import odeint
 
-from mrcnf import MRCNF, MRCNFConfig, MRCNFSettingError, SolverOptions
+from mrcnf import MRCNF, MRCNFSettingError, SolverOptions
 from mrcnf.cnf import BlockDynamics, integrate
 from mrcnf.likelihood import logit_transform
 from mrcnf.per_sample import odeint_per_sample
 from mrcnf.velocity import VelocityField
+from tests.test_model import TIGHT, tiny_model
+from tests.test_model import images as tiny_images
 
-TIGHT = SolverOptions(method="dopri5", atol=1e-9, rtol=1e-9)
 MODERATE = SolverOptions(method="bosh3", atol=1e-6, rtol=1e-6)
 
 
@@ -28,22 +29,9 @@ def settings_model(
     **settings: str,
 ) -> MRCNF:
     """A float64 one-block model whose velocity networks have small random, non-zero weights."""
-    torch.manual_seed(seed)
-    config = MRCNFConfig(
-        channels=1,
-        resolutions=resolutions,
-        blocks=1,
-        width=6,
-        divergence=divergence,
-        train_solver=solver,
-        eval_solver=solver,
-        **settings,
+    return tiny_model(
+        resolutions, blocks=1, width=6, solver=solver, seed=seed, divergence=divergence, **settings
     )
-    model = MRCNF(config).double().eval()
-    for flow in model.flows:
-        for block in flow.blocks:
-            torch.nn.init.normal_(block.field.layers[-1].conv.weight, std=0.3)
-    return model
 
 
 def with_settings(model: MRCNF, **settings: object) -> MRCNF:
@@ -54,8 +42,8 @@ def with_settings(model: MRCNF, **settings: object) -> MRCNF:
 
 
 def images(batch: int = 2, size: int = 8, seed: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, 1, size, size, generator=generator, dtype=torch.float64) * 0.9 + 0.05
+    """tests.test_model's images, 8×8 by default: three levels need two halvings and more."""
+    return tiny_images(batch, size, seed)
 
 
 def probes(seed: int = 7) -> torch.Generator:

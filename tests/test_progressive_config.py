@@ -62,6 +62,7 @@ def test_the_budget_is_the_published_hours_less_the_parents(published) -> None:
         ),
         (lambda r: _child(r)["training"].update(init_from="cifar10-9res"), "unknown experiment"),
         (lambda r: _child(r)["training"].update(train_levels=[7]), "outside its 4 levels"),
+        (lambda r: _child(r)["training"].update(train_levels=[]), "names no level"),
         (
             lambda r: r["profiles"]["smoke"]["experiments"][CHILD].update(model={"blocks": 3}),
             "another blocks",
