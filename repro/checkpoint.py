@@ -1,12 +1,16 @@
-"""Checkpoints: atomic saves, safe loads, and whether a checkpoint fits the current settings.
+"""Checkpoints: atomic saves, safe loads, and whether a checkpoint belongs to the run using it.
 
-The configuration stored in a checkpoint is read through the same dataclasses as params.yaml, so
-a setting added after the checkpoint was written takes its default, and only settings that change
-the trained model can make a checkpoint incompatible.
+A checkpoint stores its experiment's resolved configuration, read back through the same
+dataclasses as params.yaml (a setting added since takes its default). Each use checks what it
+needs: resuming, every setting of the trajectory (:func:`check_resumable`); evaluation and
+sampling, the experiment, data and model (:func:`check_model_identity`). A use for another
+purpose (starting levels from another experiment) reads :func:`stored_experiment` and says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +25,19 @@ from repro.schema import SchemaError, from_mapping, to_plain
 FORMAT_VERSION = 1
 # Version of the stored configuration's layout; 1 (or absent): before settings had defaults.
 CONFIG_VERSION = 2
-# Sections whose settings determine the trained model, and settings of theirs that do not.
-TRAINED_MODEL_SECTIONS = ("data", "model", "loss", "optimizer")
-_NOT_TRAINED_MODEL = {"data": ("limit_test",)}
+# Settings (dotted prefixes) a resumed run may change: when to save, and what is computed after
+# training; and the limits, which may grow (a run past a lowered limit could not honour it).
+RESUME_FREE = (
+    "training.checkpoint_every_iterations",
+    "training.checkpoint_every_minutes",
+    "evaluation.checkpoint",
+    "fid.",
+    "paper.",
+)
+MAY_GROW = ("training.epochs", "training.max_iterations", "training.time_budget_hours")
+# What identifies the model a checkpoint holds, for evaluation and sampling.
+MODEL_IDENTITY = ("id", "profile", "data.", "model.")
+NOT_MODEL_IDENTITY = ("data.limit_test",)
 
 
 class CheckpointError(ReproError):
@@ -73,49 +87,152 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     return payload
 
 
-def check_compatible(
-    payload: dict[str, Any],
-    experiment: Experiment,
-    path: Path,
-    *,
-    sections: tuple[str, ...] = TRAINED_MODEL_SECTIONS,
-) -> None:
-    """Refuse a checkpoint whose trained model differs from what ``experiment`` describes.
+def check_resumable(payload: dict[str, Any], experiment: Experiment, path: Path) -> None:
+    """Refuse to resume a run from a checkpoint of other settings.
+
+    Every setting that determines the trajectory or the choice of the ``best`` checkpoint must
+    be as the checkpoint stored it (the experiment and profile, data, model, solvers, loss,
+    optimiser, training, validation); the iteration limits and the time budget may grow.
 
     Raises:
-        CheckpointError: Naming the first setting that differs.
+        CheckpointError: Naming every setting that differs, or an unreadable configuration.
     """
-    stored = payload.get("config", {})
-    for section in sections:
-        current = getattr(experiment, section)
-        known = {f: v for f, v in stored.get(section, {}).items() if hasattr(current, f)}
-        try:
-            # Absent settings take their defaults; settings since removed cannot matter.
-            old = from_mapping(type(current), known, where=section)
-        except SchemaError as error:
-            raise CheckpointError(
-                f"{path}: its stored configuration is unusable ({error})"
-            ) from None
-        for key, value in vars(current).items():
-            if key in _NOT_TRAINED_MODEL.get(section, ()) or getattr(old, key) == value:
-                continue
-            raise CheckpointError(
-                f"{path} was written for {section}.{key}={getattr(old, key)!r}, params.yaml now "
-                f"says {value!r}: restore the setting, or move the checkpoint away to start afresh"
-            )
+    stored = _flatten(to_plain(stored_experiment(payload, path)))
+    current = _flatten(to_plain(experiment))
+    differing = [
+        key
+        for key, value in current.items()
+        if not key.startswith(RESUME_FREE)
+        and stored.get(key) != value
+        and not (key in MAY_GROW and _grows(stored.get(key), value))
+    ]
+    _refuse_differences(path, differing, stored, current, use="resume")
+
+
+def check_model_identity(payload: dict[str, Any], experiment: Experiment, path: Path) -> None:
+    """Refuse to evaluate or sample a checkpoint that holds another experiment's model.
+
+    The experiment, profile, data and model must be as the checkpoint stored them; the number of
+    test images and everything after training (solvers, batch sizes, seeds) may differ.
+
+    Raises:
+        CheckpointError: Naming every setting that differs, or an unreadable configuration.
+    """
+    stored = _flatten(to_plain(stored_experiment(payload, path)))
+    current = _flatten(to_plain(experiment))
+    differing = [
+        key
+        for key, value in current.items()
+        if key.startswith(MODEL_IDENTITY)
+        and key not in NOT_MODEL_IDENTITY
+        and stored.get(key) != value
+    ]
+    _refuse_differences(path, differing, stored, current, use="evaluate")
 
 
 def stored_experiment(payload: dict[str, Any], path: Path) -> Experiment:
     """The experiment a checkpoint was trained as (its stored configuration, read with today's
-    defaults for settings added since).
+    defaults for settings added since; settings since removed are ignored).
 
     Raises:
-        CheckpointError: The stored configuration cannot be read.
+        CheckpointError: The checkpoint holds no readable configuration.
     """
+    config = payload.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} holds no configuration: move it away to start afresh")
     try:
-        return from_mapping(Experiment, payload.get("config", {}))
+        return from_mapping(Experiment, known_settings(Experiment, config))
     except SchemaError as error:
         raise CheckpointError(f"{path}: its stored configuration is unusable ({error})") from None
+
+
+def load_weights(module: torch.nn.Module, weights: Any, path: Path) -> None:
+    """``module.load_state_dict(weights)``, a missing or misshapen tensor being one line.
+
+    Raises:
+        CheckpointError: Keys missing or unexpected, or a tensor of the wrong shape.
+    """
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise CheckpointError(
+            f"{path} does not fit the model its configuration describes ({reason}); it was left "
+            "untouched: move it away to start afresh"
+        ) from None
+
+
+def entries(payload: dict[str, Any], path: Path, *names: str) -> list[Any]:
+    """The payload's entries ``names``, a missing one being one line.
+
+    Raises:
+        CheckpointError: An entry is missing.
+    """
+    missing = [name for name in names if name not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path} lacks {', '.join(missing)}: it is incomplete; move it away to start afresh"
+        )
+    return [payload[name] for name in names]
+
+
+def known_settings(cls: type, values: Any) -> Any:
+    """``values`` without the keys that dataclass ``cls`` (and its nested dataclasses) no
+    longer declares: settings since removed cannot matter to a stored configuration."""
+    if not isinstance(values, dict) or not dataclasses.is_dataclass(cls):
+        return values
+    hints = typing.get_type_hints(cls)
+    kept = {}
+    for declared in dataclasses.fields(cls):
+        if declared.name in values:
+            kept[declared.name] = known_settings(
+                _dataclass_in(hints[declared.name]), values[declared.name]
+            )
+    return kept
+
+
+def _dataclass_in(hint: Any) -> Any:
+    """The dataclass a type hint holds (directly or in a union), else the hint itself."""
+    for option in (hint, *typing.get_args(hint)):
+        if dataclasses.is_dataclass(option):
+            return option
+    return hint
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys: ``{"training": {"seed": 0}}`` -> ``{"training.seed": 0}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _grows(before: Any, now: Any) -> bool:
+    """Whether a limit is raised or kept (None: no limit)."""
+    if now is None:
+        return True
+    return before is not None and now >= before
+
+
+def _refuse_differences(
+    path: Path,
+    differing: list[str],
+    stored: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    use: str,
+) -> None:
+    if not differing:
+        return
+    changes = "; ".join(f"{key}={stored.get(key)!r} (now {current[key]!r})" for key in differing)
+    advice = {
+        "resume": "restore them in params.yaml, or move the checkpoint away to start afresh",
+        "evaluate": "restore them in params.yaml, or train the experiment as it is now",
+    }[use]
+    raise CheckpointError(f"{path} belongs to another run: {changes}; {advice}")
 
 
 def numerics_history(

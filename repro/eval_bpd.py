@@ -22,6 +22,7 @@ from repro.datasets import load_experiment_data
 from repro.distributed import SINGLE_PROCESS, World
 from repro.layout import RunLayout
 from repro.models import load_model
+from repro.outputs import claimed, stored_fields
 from repro.results import BpdResult, write_result
 from repro.runtime import generator, provenance
 
@@ -260,35 +261,46 @@ def evaluate_run(
     device: torch.device,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
+    overwrite: bool = False,
 ) -> BpdResult:
     """Evaluate a run's ``evaluation.checkpoint`` on its test split and write its
-    ``eval_bpd.json`` (rank 0).
+    ``eval_bpd.json`` (rank 0, holding the file's lock).
+
+    Args:
+        experiment: The resolved configuration.
+        run_dir: The run folder.
+        device: Where to evaluate.
+        console: Where to show progress.
+        world: The processes sharing the test images.
+        overwrite: Replace an existing result of another checkpoint or of more images.
 
     Raises:
         CheckpointError: If the run has no usable checkpoint of that name.
+        LockedError: Another process is writing the same result.
+        OutputError: The result cannot be written, or would replace one computed from more.
     """
     layout = RunLayout(run_dir)
     trained = load_model(layout, experiment, device=device)
     test = load_experiment_data(experiment.data).test
-    measured = evaluate_bits_per_dim(
-        trained.model,
-        test,
-        batch_size=experiment.evaluation.batch_size,
-        seed=experiment.evaluation.seed,
-        device=device,
-        console=console,
-        world=world,
-    )
-    hashed = experiment.params_hash()
-    result = BpdResult(
-        experiment=experiment.id,
-        profile=experiment.profile,
-        checkpoint=trained.checkpoint,
-        checkpoint_iteration=trained.iteration,
-        judged_by=trained.judged_by,
-        **measured,
-        provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
-    )
-    if world.is_main:
-        write_result(layout.eval_bpd, result)
+    extent = {"checkpoint": trained.checkpoint, "num_images": len(test)}
+    held = stored_fields(layout.eval_bpd, *extent)
+    with claimed(
+        layout.eval_bpd, held=held, new=extent, overwrite=overwrite, enabled=world.is_main
+    ):
+        measured = evaluate_bits_per_dim(
+            trained.model, test, batch_size=experiment.evaluation.batch_size,
+            seed=experiment.evaluation.seed, device=device, console=console, world=world,
+        )  # fmt: skip
+        hashed = experiment.params_hash()
+        result = BpdResult(
+            experiment=experiment.id,
+            profile=experiment.profile,
+            checkpoint=trained.checkpoint,
+            checkpoint_iteration=trained.iteration,
+            judged_by=trained.judged_by,
+            **measured,
+            provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+        )
+        if world.is_main:
+            write_result(layout.eval_bpd, result)
     return result

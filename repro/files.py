@@ -11,8 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from repro.errors import ReproError
+
 _CHUNK_BYTES = 1 << 20
 _SHARED_FILE_MODE = 0o644
+
+
+class WriteError(ReproError, OSError):
+    """A file that could not be written (no space, no permission, a folder in the way); the
+    previous file, if any, is unchanged."""
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -46,10 +53,14 @@ def atomic_destination(path: Path) -> Iterator[Path]:
         file has mode 0644.
 
     Raises:
-        OSError: The folder cannot be created or the file cannot be renamed into place.
+        WriteError: The folder cannot be created, or the file written or renamed into place
+            (one line naming ``path`` and the cause).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _write_error(path, error) from error
     os.close(handle)
     temporary = Path(name)
     try:
@@ -57,8 +68,20 @@ def atomic_destination(path: Path) -> Iterator[Path]:
         # mkstemp creates owner-only files; results and cached artefacts are meant to be shared.
         temporary.chmod(_SHARED_FILE_MODE)
         os.replace(temporary, path)
+    except WriteError:
+        raise
+    except OSError as error:
+        raise _write_error(path, error) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _write_error(path: Path, error: OSError) -> WriteError:
+    cause = error.strerror or str(error)
+    return WriteError(
+        f"{path}: could not be written ({cause}); any previous file is unchanged: free space, "
+        "fix the permissions, or move away what is in the way"
+    )
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -70,7 +93,7 @@ def write_json(path: Path, data: Any) -> None:
 
     Raises:
         TypeError: ``data`` holds a value JSON cannot represent (``path`` is left untouched).
-        OSError: The file cannot be written.
+        WriteError: The file cannot be written (``path`` is left untouched).
     """
     # Serialised before the temporary file is opened, so an unencodable value costs no I/O.
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"

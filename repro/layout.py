@@ -52,21 +52,27 @@ class RunLayout:
     def eval_bpd(self) -> Path:
         return self.root / "eval_bpd.json"
 
-    def fid(self, temperature: float) -> Path:
-        """The FID of one temperature, e.g. ``fid/T0.7.json``.
+    def fid(self, temperature: float, *, num_samples: int | None = None) -> Path:
+        """The FID of one temperature, e.g. ``fid/T0.7.json``; of another sample count than
+        params.yaml's, ``fid/T0.7_n100.json``, so that it never replaces the pinned one.
 
         Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes the temperature
         into the FID stages' output paths, so the two always agree.
         """
-        return self.root / "fid" / f"T{float(temperature)}.json"
+        return self.root / "fid" / f"{_fid_name(temperature, num_samples)}.json"
 
-    def fid_samples(self, temperature: float) -> Path:
+    def fid_samples(self, temperature: float, *, num_samples: int | None = None) -> Path:
         """Stem (``.npz``, ``.png``) of the samples behind :meth:`fid`."""
-        return self.root / "fid" / f"T{float(temperature)}_samples"
+        return self.root / "fid" / f"{_fid_name(temperature, num_samples)}_samples"
 
     def samples(self, temperature: float) -> Path:
         """Default stem of ``repro sample``'s output."""
         return self.root / "samples" / f"T{float(temperature)}"
+
+
+def _fid_name(temperature: float, num_samples: int | None) -> str:
+    count = "" if num_samples is None else f"_n{num_samples}"
+    return f"T{float(temperature)}{count}"
 
 
 @dataclass(frozen=True)

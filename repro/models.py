@@ -10,8 +10,10 @@ import torch
 from mrcnf import MRCNF
 from repro.checkpoint import (
     CheckpointError,
-    check_compatible,
+    check_model_identity,
+    entries,
     load_checkpoint,
+    load_weights,
     stored_experiment,
 )
 from repro.config import Experiment
@@ -56,25 +58,28 @@ def load_model(layout: RunLayout, experiment: Experiment, *, device: torch.devic
         The model with its image shape, checkpoint and training iteration.
 
     Raises:
-        CheckpointError: If the checkpoint is missing, unreadable or of another architecture, or
-            ``best`` was not chosen by validation (a run trained before it existed).
+        CheckpointError: If the checkpoint is missing, unreadable, of another experiment, data
+            or model, or ``best`` was not chosen by validation (a run trained before it
+            existed).
     """
     which = experiment.evaluation.checkpoint
     path = layout.checkpoint(which)
     if which == "best" and not path.exists() and layout.checkpoint("last").exists():
         raise _unjudged(path, experiment, "does not exist")
     payload = load_checkpoint(path, map_location=device)
-    check_compatible(payload, experiment, path, sections=("model",))
-    if which == "best" and payload["state"].get("best_iteration") is None:
+    check_model_identity(payload, experiment, path)
+    weights, state, (channels, height, width) = entries(
+        payload, path, "model", "state", "image_shape"
+    )
+    if which == "best" and state.get("best_iteration") is None:
         raise _unjudged(path, experiment, "was chosen by the training loss, not by validation")
-    channels, height, width = payload["image_shape"]
     model = build_model(experiment, channels=channels)
-    model.load_state_dict(payload["model"])
+    load_weights(model, weights, path)
     return TrainedModel(
         model=model.to(device).eval(),
         image_shape=(channels, height, width),
         checkpoint=which,
-        iteration=payload["state"]["iteration"],
+        iteration=state["iteration"],
         judged_by=_judgement(stored_experiment(payload, path)) if which == "best" else None,
     )
 

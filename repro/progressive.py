@@ -15,8 +15,9 @@ import torch
 from mrcnf import MRCNF
 from repro.checkpoint import (
     CheckpointError,
-    check_compatible,
+    entries,
     load_checkpoint,
+    load_weights,
     stored_experiment,
 )
 from repro.experiment import Experiment
@@ -37,8 +38,10 @@ def parent_checkpoint(experiment: Experiment) -> Path:
 def initialise_from_parent(model: MRCNF, experiment: Experiment, *, device: torch.device) -> None:
     """Copy the trained levels of ``experiment.training.init_from`` into ``model``.
 
-    The parent is the experiment as it was trained (the configuration stored in its checkpoint),
-    checked against the child as at load time; its weights must fit its stored configuration.
+    A use of another experiment's checkpoint: the parent is the experiment as it was trained
+    (the configuration stored in its checkpoint, which must name ``init_from`` under this
+    profile), checked against the child as at load time; its weights must fit that
+    configuration.
 
     Raises:
         CheckpointError: The parent's checkpoint is missing, unreadable, inconsistent, or its
@@ -46,8 +49,14 @@ def initialise_from_parent(model: MRCNF, experiment: Experiment, *, device: torc
     """
     path = parent_checkpoint(experiment)
     payload = load_checkpoint(path, map_location=device)
-    parent = stored_experiment(payload, path)
-    check_compatible(payload, parent, path, sections=("model",))
+    parent, (parent_weights,) = stored_experiment(payload, path), entries(payload, path, "model")
+    origin = (parent.id, parent.profile)
+    if origin != (experiment.training.init_from, experiment.profile):
+        raise CheckpointError(
+            f"{path} holds {parent.id} of profile {parent.profile}, not "
+            f"{experiment.training.init_from} of {experiment.profile}: move it away and train "
+            f"{experiment.training.init_from}"
+        )
     try:
         check_progressive(experiment, parent)
     except LevelError as error:
@@ -56,10 +65,10 @@ def initialise_from_parent(model: MRCNF, experiment: Experiment, *, device: torc
     for level, parent_level in matched_levels(experiment, parent).items():
         weights = {
             key.removeprefix(f"{prefix}{parent_level}."): value
-            for key, value in payload["model"].items()
+            for key, value in parent_weights.items()
             if key.startswith(f"{prefix}{parent_level}.")
         }
-        model.flows[level].load_state_dict(weights)
+        load_weights(model.flows[level], weights, path)
 
 
 def freeze_untrained_levels(model: MRCNF, experiment: Experiment) -> None:

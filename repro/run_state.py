@@ -10,6 +10,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,11 @@ import torch
 
 from mrcnf import MRCNF
 from repro.checkpoint import (
-    check_compatible,
+    CheckpointError,
+    check_resumable,
+    entries,
     load_checkpoint,
+    load_weights,
     numerics_history,
     save_checkpoint,
 )
@@ -158,16 +162,29 @@ def start_run(
         numerics = numerics_history(None, current_numerics(), last, iteration=0, allow_change=False)
         return Run(model, optimizer, TrainState(), numerics, tuple(image_shape))
     payload = load_checkpoint(last, map_location=device)
-    check_compatible(payload, experiment, last)
-    state = TrainState(**payload["state"])
+    check_resumable(payload, experiment, last)
+    weights, optimizer_state, counters, rng = entries(
+        payload, last, "model", "optimizer", "state", "rng"
+    )
+    state = _train_state(counters, last)
     numerics = numerics_history(
         payload, current_numerics(), last, iteration=state.iteration,
         allow_change=allow_numerics_change,
     )  # fmt: skip
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    _set_rng_states(payload["rng"])
+    load_weights(model, weights, last)
+    load_weights(optimizer, optimizer_state, last)
+    _set_rng_states(rng)
     return Run(model, optimizer, state, numerics, tuple(image_shape))
+
+
+def _train_state(counters: Any, path: Path) -> TrainState:
+    """The counters a checkpoint stores, an unknown or missing counter being one line."""
+    try:
+        return TrainState(**counters)
+    except TypeError as error:
+        raise CheckpointError(
+            f"{path} holds counters of another version ({error}): move it away to start afresh"
+        ) from None
 
 
 def _rng_states() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from repro.eval_bpd import measure_bits_per_dim
 from repro.files import write_json
 from repro.layout import RunLayout
 from repro.levels import trained_levels
+from repro.locks import exclusive
 from repro.metrics_log import MetricsLog
 from repro.optimization import LOGGED, StepOutcome, optimization_step
 from repro.progress import TrainingProgress
@@ -170,14 +171,33 @@ def train(
     """Train an experiment, resuming from ``run_dir``'s last checkpoint when there is one.
 
     Under ``torchrun`` the processes share each global batch (DDP averages the gradients) and
-    each validation; rank 0 alone logs and writes. It stops at the iteration, epoch or time limit.
+    each validation; rank 0 alone logs and writes, and holds the run folder's lock for the whole
+    run. It stops at the iteration, epoch or time limit.
 
     Raises:
+        LockedError: Another process is training the same run.
         CheckpointError: The last checkpoint is corrupt, or of other settings or numerics.
         TrainingDivergedError: Too many consecutive oversized gradients.
         TrainingSettingError: The batch cannot be formed from the data, processes, micro-batches.
     """
-    settings, layout = experiment.training, RunLayout(run_dir)
+    with exclusive(run_dir, folder=True, enabled=world.is_main):
+        return _train(
+            experiment, RunLayout(run_dir), device=device, console=console, world=world,
+            allow_numerics_change=allow_numerics_change,
+        )  # fmt: skip
+
+
+def _train(
+    experiment: Experiment,
+    layout: RunLayout,
+    *,
+    device: torch.device,
+    console: Console | None,
+    world: World,
+    allow_numerics_change: bool,
+) -> TrainSummary:
+    """The training loop of :func:`train`, once the run is locked."""
+    settings = experiment.training
     console = console if console and world.is_main else Console(quiet=True)
     images, validation = _images_and_validation(experiment, device=device, world=world)
     batches = TrainingBatches(images, experiment=experiment)

@@ -102,7 +102,7 @@ def _with(experiment: Experiment, **evaluation: str) -> Experiment:
 
 def _fake_inception(monkeypatch: pytest.MonkeyPatch) -> None:
     """FID from stand-in features, so that only the sampled checkpoint matters."""
-    weights = SimpleNamespace(sha256="0" * 64, origin="test")
+    weights = SimpleNamespace(sha256="0" * 64, origin="test", verified=True)
     features = np.random.default_rng(0).normal(size=(20, 4))
     reference = SimpleNamespace(mu=np.zeros(4), sigma=np.eye(4), features=features, count=20)
     monkeypatch.setattr(eval_fid, "_reference", lambda *a, **k: (weights, reference))
@@ -219,8 +219,10 @@ def test_a_missing_or_unvalidated_best_is_one_line_naming_the_fix(
     layout.checkpoints.mkdir(parents=True)
     # A run of the previous format: its checkpoints predate validation.
     shutil.copy(FIXTURES / "v1_checkpoint" / "last.pt", layout.checkpoint("last"))
+    # The settings it was trained with (the data and model are checked before it is used).
     model = dataclasses.replace(experiment.model, latent_noise="standard")
-    old = dataclasses.replace(experiment, model=model)
+    data = dataclasses.replace(experiment.data, limit_train=96)
+    old = dataclasses.replace(experiment, model=model, data=data)
     with pytest.raises(CheckpointError, match=r"best\.pt does not exist") as missing:
         evaluate_run(old, run_dir=layout.root, device=CPU)
     shutil.copy(layout.checkpoint("last"), layout.checkpoint("best"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repro.checkpoint import CheckpointError, check_compatible
+from repro.checkpoint import CheckpointError, check_resumable
 from repro.config import load_params
 from repro.eval_bpd import evaluate_run
 from repro.layout import RunLayout
@@ -115,15 +115,16 @@ def test_checkpoint_of_another_architecture_is_refused(params_file: Path, tmp_pa
         train(bigger, run_dir=tmp_path, device=CPU)
 
 
-def test_a_setting_that_does_not_change_the_trained_model_lets_a_run_resume(
+def test_a_raised_limit_and_other_checkpoint_intervals_let_a_run_resume(
     params_file: Path, tmp_path: Path
 ) -> None:
     experiment = load_params(params_file).experiment("cifar10-2res-small", profile="tiny")
     train(experiment, run_dir=tmp_path, device=CPU)
     longer = dataclasses.replace(
         experiment,
-        data=dataclasses.replace(experiment.data, limit_test=16),
-        training=dataclasses.replace(experiment.training, max_iterations=32),
+        training=dataclasses.replace(
+            experiment.training, max_iterations=32, checkpoint_every_minutes=1.0
+        ),
     )
     assert train(longer, run_dir=tmp_path, device=CPU).iterations == 32
 
@@ -143,6 +144,7 @@ def test_checkpoint_of_the_previous_format_resumes_and_evaluates(tmp_path: Path)
     )
     # The model settings of the time, since changed in params.yaml.
     profile["all"]["model"]["latent_noise"] = "standard"
+    profile["all"].setdefault("solver", {}).setdefault("train", {})["first_step"] = None
     params = tmp_path / "params.yaml"
     params.write_text(params_with_profile("tiny", profile))
     experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
@@ -230,11 +232,11 @@ def test_a_setting_absent_from_a_stored_configuration_takes_its_default(params_f
     del stored["model"]["divergence"]  # as if written before the setting existed
     stored["model"]["retired_setting"] = 1  # as if the setting were since removed
     payload = {"config": stored}
-    check_compatible(payload, experiment, Path("last.pt"))  # the default: hutchinson
+    check_resumable(payload, experiment, Path("last.pt"))  # the default: hutchinson
     model = dataclasses.replace(experiment.model, divergence="exact")
     exact = dataclasses.replace(experiment, model=model)
-    with pytest.raises(CheckpointError, match=r"model\.divergence='hutchinson'.*'exact'"):
-        check_compatible(payload, exact, Path("last.pt"))
+    with pytest.raises(CheckpointError, match=r"model\.divergence='hutchinson' \(now 'exact'\)"):
+        check_resumable(payload, exact, Path("last.pt"))
 
 
 def test_resuming_under_other_numerics_is_refused_unless_asked_and_then_recorded(

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from repro.cli.common import (
     DEVICE,
+    OVERWRITE,
     PARAMS,
     PROFILE,
     TEMPERATURE,
@@ -78,6 +79,7 @@ def train(
 
 @evaluate.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
+@OVERWRITE
 @PARAMS
 @PROFILE
 @DEVICE
@@ -85,6 +87,7 @@ def train(
 @user_errors
 def bpd(
     experiment_id: str,
+    overwrite: bool,
     params_path: Path,
     profile: str | None,
     device: str,
@@ -108,6 +111,7 @@ def bpd(
         device=torch_device,
         console=console,
         world=world,
+        overwrite=overwrite,
     )
     if not world.is_main:
         return
@@ -150,6 +154,7 @@ def bpd(
 @click.option("--seed", type=int, default=0, help="Image i uses seed + i.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, help="Does not change images.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
+@OVERWRITE
 @PARAMS
 @PROFILE
 @DEVICE
@@ -162,6 +167,7 @@ def sample(
     seed: int,
     batch_size: int,
     out: Path | None,
+    overwrite: bool,
     params_path: Path,
     profile: str | None,
     device: str,
@@ -175,25 +181,28 @@ def sample(
     Example:
       repro sample cifar10-3res-small --temperature 0.7 --num 64
     """
-    from repro.sampling import sample_run, save_samples
+    from repro.outputs import check_writable, claimed
+    from repro.sampling import sample_run, samples_held, save_samples
 
     experiment = experiment_for(params_path, experiment_id, profile)
     layout = run_layout(experiment)
     torch_device, world = device_and_world(device, tf32)
     seeds = list(range(seed, seed + num_samples))
-    images, iteration = sample_run(
-        layout,
-        experiment,
-        seeds=seeds,
-        temperature=temperature,
-        batch_size=batch_size,
-        device=torch_device,
-        console=console,
-        world=world,
-    )
-    if world.is_main:
-        stem = out or layout.samples(temperature)
-        save_samples(images, seeds=seeds, stem=stem)
+    stem = out or layout.samples(temperature)
+    main, held = world.is_main, samples_held(stem)
+    with claimed(
+        Path(f"{stem}.npz"), held=held, new={"num_samples": num_samples}, overwrite=overwrite,
+        enabled=main,
+    ):  # fmt: skip
+        if main:
+            check_writable(Path(f"{stem}.png"))
+        images, iteration = sample_run(
+            layout, experiment, seeds=seeds, temperature=temperature, batch_size=batch_size,
+            device=torch_device, console=console, world=world,
+        )  # fmt: skip
+        if main:
+            save_samples(images, seeds=seeds, stem=stem)
+    if main:
         checkpoint = f"{experiment.evaluation.checkpoint} checkpoint, iteration {iteration}"
         console.print(
             f"[green]wrote[/green] {stem}.npz and {stem}.png ({len(images)} images, {checkpoint})"
@@ -209,7 +218,15 @@ def sample(
     multiple=True,
     help="Temperature T (repeatable; default: every temperature of params.yaml's fid section).",
 )
-@click.option("--num", "num_samples", type=click.IntRange(2), default=None, help="Samples.")
+@click.option(
+    "--num",
+    "num_samples",
+    type=click.IntRange(2),
+    default=None,
+    help="Samples per seed set (default: params.yaml's fid.num_samples); another count than "
+    "the pinned one is written to its own file, fid/T<T>_n<num>.json.",
+)
+@OVERWRITE
 @PARAMS
 @PROFILE
 @DEVICE
@@ -219,6 +236,7 @@ def fid(
     experiment_id: str,
     temperatures: tuple[float, ...],
     num_samples: int | None,
+    overwrite: bool,
     params_path: Path,
     profile: str | None,
     device: str,
@@ -249,6 +267,7 @@ def fid(
             num_samples=num_samples,
             console=console,
             world=world,
+            overwrite=overwrite,
         )
         if result is None:
             continue
