@@ -8,16 +8,21 @@ module does not import torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+# MRCNFSettingError is defined beside the ranges (which raise it) and is imported from here too.
+from mrcnf.bounds import Interval, MRCNFSettingError, PositiveFloat, PositiveInt, check_ranges
 
 # How the coarse image enters a conditional level's velocity network.
 Conditioning = Literal["centred", "raw"]
 # The base distribution of every level's latent.
 LatentNoise = Literal["standard", "multiresolution"]
 
-
-class MRCNFSettingError(ValueError):
-    """An invalid model or solver setting (one line naming the setting)."""
+# The solver's states (z, log p) are of order 1 or more: a tolerance of 1 (absolute or relative)
+# accepts an error as large as the state itself, so such a "solve" means nothing.
+Tolerance = Annotated[float, Interval(low=0, high=1, low_open=True, high_open=True)]
+# The logit transform maps [0, 1] to [α, 1 − α]: at α = 0.5 every pixel maps to one point.
+LogitMargin = Annotated[float, Interval(low=0, high=0.5, high_open=True)]
 
 
 # bosh3 with every sample's own steps (sampling only).
@@ -47,25 +52,20 @@ class SolverOptions:
             (a lower-order estimate of the end state).
 
     Raises:
-        MRCNFSettingError: A non-positive tolerance or step, or ``first_step``/``exact_end``
-            given to a solver that does not choose its steps.
+        MRCNFSettingError: A tolerance outside (0, 1), a step that is not positive, or
+            ``first_step``/``exact_end`` given to a solver that does not choose its steps.
     """
 
     method: str = "bosh3"
-    atol: float = 1e-3
-    rtol: float = 1e-3
+    atol: Tolerance = 1e-3
+    rtol: Tolerance = 1e-3
     adjoint: bool = False
-    step_size: float | None = None
-    first_step: float | None = None
+    step_size: PositiveFloat | None = None
+    first_step: PositiveFloat | None = None
     exact_end: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.atol > 0 and self.rtol > 0):
-            raise MRCNFSettingError(f"solver tolerances must be positive, got {self}")
-        for name in ("step_size", "first_step"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise MRCNFSettingError(f"solver {name} must be positive, got {value}")
+        check_ranges(self)
         # A fixed grid has no step sequence to steer: asking for it is a mistake, not a no-op.
         steered = [name for name in ("first_step", "exact_end") if getattr(self, name)]
         if steered and not self.adaptive:
@@ -106,15 +106,16 @@ class MRCNFConfig:
         eval_solver: Solver used in evaluation mode (the paper: bosh3, 1e-5).
 
     Raises:
-        MRCNFSettingError: A size that is not positive, or a logit margin outside [0, 0.5).
+        MRCNFSettingError: A size below 1, a logit margin outside [0, 0.5), or an unknown
+            conditioning or latent noise.
     """
 
-    channels: int
-    resolutions: int
-    blocks: int
-    width: int = 64
+    channels: PositiveInt
+    resolutions: PositiveInt
+    blocks: PositiveInt
+    width: PositiveInt = 64
     transform: str = "unimodular"
-    logit_alpha: float = 0.05
+    logit_alpha: LogitMargin = 0.05
     divergence: str = "hutchinson"
     conditioning: Conditioning = "centred"
     latent_noise: LatentNoise = "standard"
@@ -122,14 +123,7 @@ class MRCNFConfig:
     eval_solver: SolverOptions = field(default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5))
 
     def __post_init__(self) -> None:
-        sizes = {
-            name: getattr(self, name) for name in ("channels", "resolutions", "blocks", "width")
-        }
-        for name, value in sizes.items():
-            if value < 1:
-                raise MRCNFSettingError(f"{name} must be positive, got {value}")
-        if not 0 <= self.logit_alpha < 0.5:
-            raise MRCNFSettingError(f"logit_alpha must lie in [0, 0.5), got {self.logit_alpha}")
+        check_ranges(self)
         choices = {
             "conditioning": Conditioning,
             "latent_noise": LatentNoise,

@@ -150,6 +150,17 @@ class Params:
             raise ConfigError(f"{self.path}: profiles.{name}.comparable must be true or false")
         return overrides
 
+    def checked_profile(self, profile: str | None = None) -> str:
+        """The profile named (default: the file's ``profile`` key), once it is known to exist:
+        a command that writes under ``runs/<profile>/`` calls this before writing anything.
+
+        Raises:
+            ConfigError: Unknown profile, or a malformed profile section.
+        """
+        name = profile or self.profile
+        self._profile(name)
+        return name
+
     def comparable(self, profile: str | None = None) -> bool:
         """Whether a profile's numbers may be compared with the paper's (its ``comparable`` key).
 
@@ -258,6 +269,12 @@ def _with_resolved_budget(experiment: Experiment, parent: Experiment | None) -> 
             )
         # Rounded to the printed precision, so the budget carries no binary remainder.
         hours = round(hours - _published_hours(parent), 2)
+        if not hours > 0:
+            raise SchemaError(
+                f"experiments.{experiment.id}: training.time_budget_hours "
+                f"'{PUBLISHED_BEYOND_PARENT}' leaves {hours} hours beyond {parent.id}'s: set a "
+                "number of hours"
+            )
     training = dataclasses.replace(experiment.training, time_budget_hours=hours)
     return dataclasses.replace(experiment, training=training)
 

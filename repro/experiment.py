@@ -1,10 +1,11 @@
 """The resolved configuration of one experiment: a typed dataclass per ``params.yaml`` section.
 
-Every field's type (and, in ``__post_init__``, its range) is the one declaration of what a
-setting may hold: :mod:`repro.config` reads ``params.yaml`` into these, checkpoints read their
-stored configuration back through them. The model and solver sections are the library's own
-settings (:mod:`mrcnf.config`), so a new model option is one field there plus its line in
-``params.yaml``. Nothing here imports torch.
+Every field's type, with the range of every number (:class:`mrcnf.bounds.Interval` metadata), is
+the one declaration of what a setting may hold: :mod:`repro.config` reads ``params.yaml`` into
+these, checkpoints read their stored configuration back through them, and the constructors check
+the ranges again. The model and solver sections are the library's own settings
+(:mod:`mrcnf.config`), so a new model option is one field there plus its line in ``params.yaml``.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -14,34 +15,65 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from mrcnf.bounds import (
+    Interval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    check_ranges,
+)
 from mrcnf.config import MRCNFConfig, SolverOptions
 
 # Settings of MRCNFConfig that the model section does not hold: the channels come from the
 # dataset, the solvers from the solver section.
 _SUPPLIED_ELSEWHERE = ("channels", "train_solver", "eval_solver")
 
+# Sampling temperatures (fid.temperatures, repro sample and repro eval fid --temperature): T = 0
+# decodes every seed to the same image, and beyond 2 the latents lie far outside what the flow
+# was trained on (the paper samples at 0.5 to 1).
+TEMPERATURES = Interval(low=0, high=2, low_open=True)
+Temperature = Annotated[float, TEMPERATURES]
+# Batches in training, evaluation and sampling: far more images than a GPU holds the
+# activations of for these models, so a larger value can only be a typo.
+BATCH_SIZES = Interval(low=1, high=65_536)
+BatchSize = Annotated[int, BATCH_SIZES]
+# Seeds key torch generators (manual_seed: 64 bits) and numpy's SeedSequence (no negative
+# keys); FID image i uses seed + i, stored as int64 in the samples' .npz. Below 2**62 every seed
+# derived from one stays within int64, whatever the sample count.
+SEEDS = Interval(low=0, high=2**62, high_open=True)
+Seed = Annotated[int, SEEDS]
+# FID (and KID) compare sample statistics: at least 2 images for a covariance. Every set's
+# samples are held in host memory as uint8: 200,000 (four times the usual 50,000) ImageNet64
+# images are 2.5 GB, ImageNet128 ones 10 GB.
+FID_SAMPLES = Interval(low=2, high=200_000)
+# Each seed set is another full sampling run and another num_samples images in memory; 10 sets
+# give a spread of the FID.
+SEED_SETS = Interval(low=1, high=10)
+
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str
-    image_size: int | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
+    image_size: PositiveInt | None = None
+    """Which sizes a dataset can be reduced to (its native size over a power of two) is checked
+    when its images are loaded."""
+    limit_train: PositiveInt | None = None
+    limit_test: PositiveInt | None = None
     horizontal_flip: bool = False
-    held_out_images: int = 0
+    held_out_images: NonNegativeInt = 0
     """Images removed from the end of the training split to judge the best checkpoint on
     (``training.validation.images: held_out``); an epoch is then shorter by as many images."""
 
     def __post_init__(self) -> None:
-        if self.held_out_images < 0:
-            raise ValueError(f"held_out_images must be ≥ 0, got {self.held_out_images}")
+        check_ranges(self)
 
 
 def _model_section() -> type:
     """``MRCNFConfig`` without the settings supplied elsewhere: the ``model`` section's schema."""
-    hints = typing.get_type_hints(MRCNFConfig)
+    hints = typing.get_type_hints(MRCNFConfig, include_extras=True)
     fields = []
     for declared in dataclasses.fields(MRCNFConfig):
         if declared.name in _SUPPLIED_ELSEWHERE:
@@ -72,31 +104,44 @@ class SolversConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    kinetic_energy: float
-    jacobian_frobenius: float
+    """RNODE's regularisation weights (0: the term is left out of the loss)."""
+
+    kinetic_energy: NonNegativeFloat
+    jacobian_frobenius: NonNegativeFloat
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    lr: float
-    warmup_iterations: int
-    grad_clip: float
-    skip_grad_norm: float
-    max_consecutive_skips: int
+    """Adam's learning rate and the authors' gradient rules."""
+
+    lr: PositiveFloat
+    warmup_iterations: NonNegativeInt
+    """Linear warm-up over this many iterations (0: the full rate from the first)."""
+    grad_clip: PositiveFloat
+    """The gradient norm is clipped to this."""
+    skip_grad_norm: PositiveFloat
+    """A step whose gradient norm (before clipping) is at least this is skipped."""
+    max_consecutive_skips: NonNegativeInt
+    """Training stops after more consecutive skipped steps than this (0: at the first)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
 class ValidationConfig:
     """How training judges the ``best`` checkpoint (its bpd under the evaluation solver)."""
 
-    every_epochs: float = 2.0
+    every_epochs: PositiveFloat = 2.0
     # Not "on": YAML 1.1 reads that key as the boolean true.
     images: Literal["test", "held_out"] = "test"
     dequantization: Literal["bin_centre", "uniform"] = "bin_centre"
 
     def __post_init__(self) -> None:
-        if not self.every_epochs > 0:
-            raise ValueError(f"every_epochs must be positive, got {self.every_epochs}")
+        check_ranges(self)
 
 
 # A level named by its place: the finest (level 0) or the coarsest; integers count from the finest.
@@ -109,26 +154,26 @@ class TrainingConfig:
     resolved (``published``: the hours Table 5 prints for the experiment's cell;
     ``published_beyond_parent``: those less the hours of the ``init_from`` experiment's cell)."""
 
-    batch_size: int
-    epochs: int
-    seed: int
-    accumulation_steps: int = 1
-    max_iterations: int | None = None
-    time_budget_hours: float | Literal["published", "published_beyond_parent"] | None = None
-    checkpoint_every_iterations: int = 1000
-    checkpoint_every_minutes: float = 30.0
+    batch_size: BatchSize
+    epochs: PositiveInt
+    seed: Seed
+    accumulation_steps: PositiveInt = 1
+    max_iterations: PositiveInt | None = None
+    time_budget_hours: PositiveFloat | Literal["published", "published_beyond_parent"] | None = None
+    checkpoint_every_iterations: PositiveInt = 1000
+    checkpoint_every_minutes: PositiveFloat = 30.0
     validation: ValidationConfig = ValidationConfig()
     init_from: str | None = None
     """Another experiment whose trained levels start this one's, matched by resolution."""
-    train_levels: Literal["all"] | list[LevelName | int] = "all"
-    """The levels trained; the others keep their initial (``init_from``) weights."""
+    train_levels: Literal["all"] | list[LevelName | NonNegativeInt] = "all"
+    """The levels trained; the others keep their initial (``init_from``) weights. Indices count
+    from the finest level, 0; that they lie inside the model is checked with its resolutions."""
     coarse_noise: Literal["shared", "per_level"] = "shared"
     """Coarse levels from the finest level's dequantised image, or each from its own
     dequantisation of the 8-bit image (the authors' code)."""
 
     def __post_init__(self) -> None:
-        if min(self.batch_size, self.accumulation_steps, self.epochs) < 1:
-            raise ValueError("batch_size, accumulation_steps and epochs must be positive")
+        check_ranges(self)
         if self.train_levels == []:
             raise ValueError("train_levels names no level: name at least one, or use 'all'")
         if self.train_levels != "all" and self.init_from is None:
@@ -140,23 +185,31 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    batch_size: int
-    seed: int = 0
+    batch_size: BatchSize
+    seed: Seed = 0
     checkpoint: Literal["best", "last"] = "last"
     """The checkpoint that bpd, samples and FID are computed from (``best``: the lowest
     validation bpd, see :class:`ValidationConfig`)."""
 
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
 
 @dataclass(frozen=True)
 class FidConfig:
-    temperatures: list[float]
-    num_samples: int
-    batch_size: int
-    reference_images: int | None = None
-    seed: int = 0
-    seed_sets: int = 1
+    temperatures: list[Temperature]
+    num_samples: Annotated[int, FID_SAMPLES]
+    batch_size: BatchSize
+    reference_images: Annotated[int, Interval(low=2)] | None = None
+    """Training images whose statistics the samples are compared with (FID needs 2 or more;
+    null: the whole training split)."""
+    seed: Seed = 0
+    seed_sets: Annotated[int, SEED_SETS] = 1
     """Sample sets on disjoint seed ranges (set k: seeds from seed + k·num_samples); the first
     gives FID and KID, every set's FID their spread (1: one set, the usual protocol)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -200,6 +253,11 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-serialisable data."""
         return dataclasses.asdict(self)
+
+    def sections(self, *names: str) -> dict[str, Any]:
+        """Some sections of the configuration as plain data: what a result records of the
+        settings it was computed with."""
+        return {name: dataclasses.asdict(getattr(self, name)) for name in names}
 
     def params_hash(self) -> str:
         """A short hash of the resolved configuration, for provenance."""

@@ -16,6 +16,8 @@ from mrcnf.config import PER_SAMPLE
 from repro.config import Experiment
 from repro.distributed import SINGLE_PROCESS, World
 from repro.errors import ReproError
+from repro.experiment import FID_SAMPLES, TEMPERATURES
+from repro.files import atomic_destination
 from repro.layout import RunLayout
 from repro.models import load_model
 
@@ -25,15 +27,20 @@ class SamplingSettingError(ReproError):
 
 
 def check_sampling_request(*, temperature: float, num_samples: int) -> None:
-    """Reject settings that cannot give a meaningful FID.
+    """Reject settings that cannot give a meaningful FID (the ranges params.yaml declares).
 
     Raises:
-        SamplingSettingError: Temperature outside (0, 2] or fewer than 2 samples.
+        SamplingSettingError: Temperature outside :data:`TEMPERATURES` (NaN included) or a
+            sample count outside :data:`FID_SAMPLES`.
     """
-    if not 0 < temperature <= 2:
-        raise SamplingSettingError(f"temperature must lie in (0, 2], got {temperature}")
-    if num_samples < 2:
-        raise SamplingSettingError(f"FID needs at least 2 samples, got {num_samples}")
+    if not TEMPERATURES.contains(temperature):
+        raise SamplingSettingError(
+            f"temperature must lie {TEMPERATURES.describe()}, got {temperature}"
+        )
+    if not FID_SAMPLES.contains(num_samples):
+        raise SamplingSettingError(
+            f"FID needs at least 2 samples (and at most {FID_SAMPLES.high:,}), got {num_samples}"
+        )
 
 
 @torch.no_grad()
@@ -114,8 +121,23 @@ def sample_run(
 
 
 def save_samples(images: torch.Tensor, *, seeds: Sequence[int], stem: Path) -> None:
-    """Write ``<stem>.npz`` (images and seeds) and ``<stem>.png``, a grid of the first 64."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``<stem>.npz`` (images and seeds) and ``<stem>.png``, a grid of the first 64, each
+    atomically: an interrupted or failed write leaves the previous file whole.
+
+    Raises:
+        WriteError: A file cannot be written (no space, no permission, a folder in the way).
+    """
     # Not with_suffix: stems such as "T0.70" contain a dot.
-    np.savez_compressed(f"{stem}.npz", images=images.numpy(), seeds=np.asarray(seeds))
-    save_image(images[:64].float() / 255, f"{stem}.png", nrow=8, padding=1)
+    with atomic_destination(Path(f"{stem}.npz")) as temporary, temporary.open("wb") as stream:
+        np.savez_compressed(stream, images=images.numpy(), seeds=np.asarray(seeds))
+    with atomic_destination(Path(f"{stem}.png")) as temporary:
+        save_image(images[:64].float() / 255, temporary, format="png", nrow=8, padding=1)
+
+
+def samples_held(stem: Path) -> dict[str, int] | None:
+    """How many images ``<stem>.npz`` holds (None: no readable file there)."""
+    try:
+        with np.load(f"{stem}.npz") as stored:
+            return {"num_samples": len(stored["seeds"])}
+    except (OSError, ValueError, KeyError):
+        return None

@@ -103,6 +103,13 @@ def test_unknown_experiment_and_profile_are_named() -> None:
         PARAMS.experiment("cifar10-1res", profile="huge")
 
 
+def test_a_profile_is_checked_before_a_command_writes_under_it() -> None:
+    assert PARAMS.checked_profile("paper") == "paper"
+    assert PARAMS.checked_profile() == PARAMS.profile
+    with pytest.raises(ConfigError, match="unknown profile 'nosuch'"):
+        PARAMS.checked_profile("nosuch")
+
+
 def test_missing_and_unparsable_files_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_params(tmp_path / "params.yaml")
@@ -123,10 +130,22 @@ def test_a_setting_left_out_of_params_yaml_takes_the_library_default() -> None:
     assert experiment.model.divergence == MRCNFConfig.divergence == "hutchinson"
 
 
-def test_an_invalid_model_setting_is_one_line_naming_the_section() -> None:
+def test_an_invalid_model_setting_is_one_line_naming_the_key() -> None:
     params = _mutated(lambda r: r["defaults"]["model"].update(width=0))
-    with pytest.raises(ConfigError, match=r"'model'.*width must be positive"):
+    with pytest.raises(ConfigError, match=r"'model\.width' must be ≥ 1, got 0") as error:
         params.experiment("cifar10-2res-small", profile="paper")
+    assert "\n" not in str(error.value)
+
+
+def test_a_budget_beyond_the_parent_that_leaves_no_hours_is_refused() -> None:
+    # The parent standing for the child's own cell: the child's hours less as many.
+    params = _mutated(
+        lambda r: r["experiments"]["imagenet64-3res-small"]["paper"]["table5"].update(
+            r["progressive_experiments"]["imagenet128-4res"]["paper"]["table5"]
+        )
+    )
+    with pytest.raises(ConfigError, match=r"published_beyond_parent' leaves 0\.0 hours"):
+        params.experiment("imagenet128-4res", profile="paper")
 
 
 def test_configuration_loads_without_torch() -> None:

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from repro.cli.common import DEVICE, PARAMS, PROFILE, console, device_for, user_errors
+from repro.cli.common import BATCH_SIZE, DEVICE, PARAMS, PROFILE, console, device_for, user_errors
 
 # Metrics as rows, variants as columns: narrow enough for any terminal.
 COLUMNS = {
@@ -119,7 +119,7 @@ def projection_table(projection: dict[str, dict[str, Any]]) -> Table:
     help="A variant of repro.bench.VARIANTS to compare with the authors' formulation "
     "(repeatable; default: every variant the device runs).",
 )
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Default: pinned.")
+@click.option("--batch-size", type=BATCH_SIZE, default=None, help="Default: pinned.")
 @click.option("--iterations", type=click.IntRange(1), default=3, help="Timed iterations.")
 @click.option(
     "--project/--no-project",
@@ -154,38 +154,45 @@ def bench_command(
       repro bench --profile smoke --device cpu --variant direct
     """
     from repro.bench import VARIANTS, bench
-    from repro.bench import project as project_hours
     from repro.config import load_params
     from repro.files import write_json
     from repro.layout import bench_result
+    from repro.locks import exclusive
+    from repro.outputs import check_writable
     from repro.runtime import hardware
     from repro.schema import to_plain
 
     params = load_params(params_path)
     experiment = params.experiment(experiment_id, profile=profile)
+    path = out or bench_result(experiment.id)
+    check_writable(path)  # before minutes of timing
     torch_device = device_for(device, False)
     chosen = list(variants) or [
         name for name, v in VARIANTS.items() if torch_device.type == "cuda" or not v.tf32
     ]
-    result = bench(
-        experiment,
-        device=torch_device,
-        variants=chosen,
-        batch_size=batch_size,
-        iterations=iterations,
-        on_row=report_row,
-    )
-    result["hardware"] = to_plain(hardware(torch_device))
-    output = wide_console()
-    output.print(variants_table(result))
-    output.print(profile_table(result["kernel_profile"]))
-    if project:
-        resolved = (params.experiment(other, profile=profile) for other in params.experiment_ids)
-        timed = [other for other in resolved if other.paper.table5 is not None]
-        pinned = params.paper_experiments()
-        published = {other.id: pinned[other.id].training.time_budget_hours for other in timed}
-        result["projection"] = project_hours(timed, published_hours=published, device=torch_device)
-        output.print(projection_table(result["projection"]))
-    path = out or bench_result(experiment.id)
-    write_json(path, result)
+    # One timing at a time on a machine: two would slow each other.
+    with exclusive(path):
+        result = bench(
+            experiment, device=torch_device, variants=chosen, batch_size=batch_size,
+            iterations=iterations, on_row=report_row,
+        )  # fmt: skip
+        result["hardware"] = to_plain(hardware(torch_device))
+        output = wide_console()
+        output.print(variants_table(result))
+        output.print(profile_table(result["kernel_profile"]))
+        if project:
+            result["projection"] = _projection(params, profile=profile, device=torch_device)
+            output.print(projection_table(result["projection"]))
+        write_json(path, result)
     console.print(f"[green]wrote[/green] {path}")
+
+
+def _projection(params: Any, *, profile: str | None, device: Any) -> dict[str, Any]:
+    """Every Table 5 experiment's default path timed, and its GPU hours projected."""
+    from repro.bench import project as project_hours
+
+    resolved = (params.experiment(other, profile=profile) for other in params.experiment_ids)
+    timed = [other for other in resolved if other.paper.table5 is not None]
+    pinned = params.paper_experiments()
+    published = {other.id: pinned[other.id].training.time_budget_hours for other in timed}
+    return project_hours(timed, published_hours=published, device=device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable
@@ -11,9 +12,47 @@ from typing import Any
 import click
 from rich.console import Console
 
+from mrcnf.bounds import Interval
+from repro.experiment import BATCH_SIZES, FID_SAMPLES, SEEDS, TEMPERATURES
+
 console = Console(stderr=True)
 
-TEMPERATURE = click.FloatRange(0, 2, min_open=True)
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option in an :class:`~mrcnf.bounds.Interval`, the one params.yaml declares.
+
+    click's own ``FloatRange`` lets ``nan`` through (every comparison with NaN is false) and an
+    unbounded side lets ``inf`` through; both are refused here, as click refuses any bad value.
+    """
+
+    name = "float range"
+
+    def __init__(self, interval: Interval) -> None:
+        super().__init__(
+            interval.low, interval.high, min_open=interval.low_open, max_open=interval.high_open
+        )
+        self.interval = interval
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not self.interval.contains(number):
+            self.fail(f"{number} is not a finite number {self.interval.describe()}.", param, ctx)
+        return number
+
+
+def int_range(interval: Interval) -> click.IntRange:
+    """click's integer option type for the integers of ``interval``."""
+    return click.IntRange(
+        interval.low, interval.high, min_open=interval.low_open, max_open=interval.high_open
+    )
+
+
+TEMPERATURE = FiniteFloatRange(TEMPERATURES)
+BATCH_SIZE = int_range(BATCH_SIZES)
+SEED = int_range(SEEDS)
+FID_SAMPLE_COUNT = int_range(FID_SAMPLES)
+# repro sample holds its images in memory as FID does; one image is a valid request.
+SAMPLE_COUNT = int_range(dataclasses.replace(FID_SAMPLES, low=1))
 
 
 OUT_OF_MEMORY = (
@@ -73,6 +112,12 @@ DEVICE = click.option(
     default="auto",
     show_default=True,
     help="Where to run.",
+)
+OVERWRITE = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing result even if it was computed from more (samples, images) or "
+    "from another checkpoint.",
 )
 TF32 = click.option(
     "--tf32/--no-tf32",

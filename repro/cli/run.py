@@ -9,10 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import (
+    BATCH_SIZE,
     DEVICE,
+    FID_SAMPLE_COUNT,
     OVERWRITE,
     PARAMS,
     PROFILE,
+    SAMPLE_COUNT,
+    SEED,
     TEMPERATURE,
     TF32,
     console,
@@ -148,11 +152,9 @@ def bpd(
 @click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @click.option("--temperature", type=TEMPERATURE, default=1.0, help="Sampling temperature T.")
-@click.option(
-    "--num", "-n", "num_samples", type=click.IntRange(1), default=64, help="Images to draw."
-)
-@click.option("--seed", type=int, default=0, help="Image i uses seed + i.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, help="Does not change images.")
+@click.option("--num", "-n", "num_samples", type=SAMPLE_COUNT, default=64, help="Images to draw.")
+@click.option("--seed", type=SEED, default=0, help="Image i uses seed + i.")
+@click.option("--batch-size", type=BATCH_SIZE, default=64, help="Does not change images.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
 @OVERWRITE
 @PARAMS
@@ -221,7 +223,7 @@ def sample(
 @click.option(
     "--num",
     "num_samples",
-    type=click.IntRange(2),
+    type=FID_SAMPLE_COUNT,
     default=None,
     help="Samples per seed set (default: params.yaml's fid.num_samples); another count than "
     "the pinned one is written to its own file, fid/T<T>_n<num>.json.",
