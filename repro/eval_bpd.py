@@ -300,6 +300,7 @@ def evaluate_run(
             judged_by=trained.judged_by,
             **measured,
             provenance=provenance(profile=experiment.profile, params_hash=hashed, device=device),
+            settings=experiment.sections("data", "solver", "evaluation"),
         )
         if world.is_main:
             write_result(layout.eval_bpd, result)

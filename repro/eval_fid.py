@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,10 @@ from repro.fid import (
 )
 from repro.fid.weights import EXTRACTOR_NAME
 from repro.layout import RunLayout
+from repro.outputs import claimed, stored_fields
 from repro.results import FidExtractor, FidReference, FidResult, write_result
 from repro.runtime import provenance
-from repro.sampling import (
-    SamplingSettingError,
-    check_sampling_request,
-    sample_run,
-    save_samples,
-)
+from repro.sampling import check_sampling_request, sample_run, save_samples
 
 
 def evaluate_fid(
@@ -43,6 +40,7 @@ def evaluate_fid(
     num_samples: int | None = None,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
+    overwrite: bool = False,
 ) -> FidResult | None:
     """Sample a trained run's ``evaluation.checkpoint`` at one temperature and compare with the
     training split.
@@ -57,9 +55,12 @@ def evaluate_fid(
         run_dir: The run folder holding the checkpoint; results go to ``run_dir/fid/``.
         temperature: Sampling temperature T in (0, 2].
         device: Where to sample and extract features.
-        num_samples: Overrides ``fid.num_samples`` (the count of every set).
+        num_samples: Overrides ``fid.num_samples`` (the count of every set). Another count, or a
+            temperature params.yaml does not list, is written to its own file
+            (:meth:`RunLayout.fid`), never over a pinned result.
         console: Where to show progress.
         world: The processes sharing the sampling.
+        overwrite: Replace an existing result computed from more samples or seed sets.
 
     Returns:
         The result, also written to ``run_dir/fid/T<temperature>.json`` (None off rank 0).
@@ -68,33 +69,77 @@ def evaluate_fid(
         SamplingSettingError: Bad temperature, sample count or number of seed sets.
         CheckpointError: No usable checkpoint.
         InceptionWeightsError: Missing or mismatched weights (run ``repro assets inception``).
+        LockedError: Another process is writing the same result.
+        OutputError: The result cannot be written, or would replace one computed from more.
     """
     settings, layout = experiment.fid, RunLayout(run_dir)
     count = num_samples or settings.num_samples
     check_sampling_request(temperature=temperature, num_samples=count)
-    if settings.seed_sets < 1:
-        raise SamplingSettingError(f"fid.seed_sets must be at least 1, got {settings.seed_sets}")
-    # Rank 0 fetches weights and reference first, so a missing file fails before any sampling.
-    weights, reference = _reference(experiment, device=device) if world.is_main else (None, None)
-    seeds, sets, iteration = _sample_sets(
-        experiment, layout, count, temperature, device, console, world
-    )
-    if not world.is_main:
+    # Off the pinned protocol, a result has its own file (its count in the name).
+    pinned = count == settings.num_samples and temperature in settings.temperatures
+    own_count = None if pinned else count
+    path = layout.fid(temperature, num_samples=own_count)
+    extent = {"num_samples": count, "seed_sets": settings.seed_sets}
+    with claimed(
+        path, held=_held_extent(path), new=extent, overwrite=overwrite, enabled=world.is_main
+    ):
+        # Rank 0 fetches weights and reference first: a missing file fails before any sampling.
+        main = world.is_main
+        weights, reference = _reference(experiment, device=device) if main else (None, None)
+        drawn = _sample_sets(experiment, layout, count, temperature, device, console, world)
+        if not main:
+            return None
+        stem = layout.fid_samples(temperature, num_samples=own_count)
+        save_samples(drawn.sets[0], seeds=drawn.seeds[:count], stem=stem)
+        result = _result(
+            experiment, temperature, drawn, weights=weights, reference=reference, device=device
+        )
+        metrics = layout.fid_metrics / path.name if pinned else None
+        write_result(path, result, metrics=metrics)
+    return result
+
+
+def _held_extent(path: Path) -> dict[str, int] | None:
+    """The sample count and seed sets of the FID result at ``path`` (None: no readable one)."""
+    held = stored_fields(path, "num_samples", "fid_seed_sets")
+    if held is None:
         return None
-    save_samples(sets[0], seeds=seeds[:count], stem=layout.fid_samples(temperature))
-    result = FidResult(
+    return {"num_samples": held["num_samples"], "seed_sets": len(held["fid_seed_sets"])}
+
+
+@dataclass(frozen=True)
+class SampleSets:
+    """Every seed set's samples (set k: the k-th slice of ``seeds``), and the training
+    iteration of the checkpoint that drew them."""
+
+    seeds: list[int]
+    sets: list[torch.Tensor]
+    iteration: int
+
+
+def _result(
+    experiment: Experiment,
+    temperature: float,
+    drawn: SampleSets,
+    *,
+    weights: InceptionWeights,
+    reference: ReferenceStatistics,
+    device: torch.device,
+) -> FidResult:
+    """The FID result of the first set's samples (and every set's FID)."""
+    count = len(drawn.sets[0])
+    return FidResult(
         experiment=experiment.id,
         profile=experiment.profile,
         temperature=temperature,
         num_samples=count,
-        seeds=[seeds[0], seeds[0] + count],
+        seeds=[drawn.seeds[0], drawn.seeds[0] + count],
         checkpoint=experiment.evaluation.checkpoint,
-        checkpoint_iteration=iteration,
-        **_metrics(sets, weights=weights, reference=reference, device=device),
+        checkpoint_iteration=drawn.iteration,
+        settings=experiment.sections("data", "solver", "evaluation", "fid"),
+        **_metrics(drawn.sets, weights=weights, reference=reference, device=device),
         **_protocol(experiment, weights=weights, reference=reference, device=device),
     )
-    write_result(layout.fid(temperature), result)
-    return result
 
 
 def _sample_sets(
@@ -105,9 +150,8 @@ def _sample_sets(
     device: torch.device,
     console: Console | None,
     world: World,
-) -> tuple[list[int], list[torch.Tensor], int]:
-    """The seeds, every seed set's samples (set k: ``count`` seeds from ``seed + k·count``), and
-    the training iteration of the checkpoint sampled."""
+) -> SampleSets:
+    """Every seed set's samples (set k: ``count`` seeds from ``seed + k·count``)."""
     settings = experiment.fid
     # One call for every set: a sample depends on its seed alone, so set k is the k-th slice.
     seeds = list(range(settings.seed, settings.seed + settings.seed_sets * count))
@@ -122,7 +166,7 @@ def _sample_sets(
         world=world,
     )
     sets = [images[k * count : (k + 1) * count] for k in range(settings.seed_sets)]
-    return seeds, sets, iteration
+    return SampleSets(seeds, sets, iteration)
 
 
 def _metrics(
@@ -167,6 +211,7 @@ def _protocol(
             name=f"torch-fidelity {EXTRACTOR_NAME}",
             weights_sha256=weights.sha256,
             weights_origin=weights.origin,
+            weights_verified=weights.verified,
         ),
         "provenance": provenance(
             profile=experiment.profile, params_hash=experiment.params_hash(), device=device

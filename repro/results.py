@@ -91,14 +91,19 @@ class Result:
         return {name: getattr(self, name) for name in self.METRICS}
 
     @classmethod
-    def from_json(cls: type[R], data: Any, *, source: Path) -> R:
+    def from_json(cls: type[R], data: Any, *, source: Path, finite: bool = True) -> R:
         """Build the result from parsed JSON, checking every field.
+
+        Args:
+            data: The parsed JSON.
+            source: The file it came from, for messages.
+            finite: Refuse NaN and infinity; off, they are kept for the tables to mark.
 
         Raises:
             ResultsError: A field is missing, unknown or of the wrong type, naming ``source``.
         """
         try:
-            return from_mapping(cls, data)
+            return from_mapping(cls, data, finite=finite)
         except SchemaError as error:
             raise ResultsError(f"{source}: {error}") from None
 
@@ -121,10 +126,11 @@ def metrics_path(path: Path) -> Path:
     return path.with_name(f"{path.name.removesuffix('.json')}.metrics.json")
 
 
-def write_result(path: Path, result: Result) -> None:
-    """Write ``result`` to ``path`` and its numbers to :func:`metrics_path` (each atomically)."""
+def write_result(path: Path, result: Result, *, metrics: Path | None = None) -> None:
+    """Write ``result`` to ``path`` and its numbers to ``metrics`` (default:
+    :func:`metrics_path`), each atomically."""
     write_json(path, result.to_json())
-    write_json(metrics_path(path), result.metrics())
+    write_json(metrics or metrics_path(path), result.metrics())
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,9 @@ class BpdResult(Result):
     exact_end: bool = False
     bpd_interpolated_end: float | None = None
     bpd_exact_end: float | None = None
+    # The settings it was computed with (data, solver and evaluation sections; None in files
+    # written before they were recorded).
+    settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -218,9 +227,21 @@ class FidReference:
 
 @dataclass(frozen=True)
 class FidExtractor:
+    """The feature extractor a FID was computed with.
+
+    Attributes:
+        name: torch-fidelity's extractor.
+        weights_sha256: Hex sha256 of the Inception weights file.
+        weights_origin: Where the weights came from (``InceptionWeights.origin``).
+        weights_verified: Whether the weights matched a pinned hash. Files written before the
+            check existed lack the field; their weights were checked by layout only, so they
+            read as unverified.
+    """
+
     name: str
     weights_sha256: str
     weights_origin: str
+    weights_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,9 @@ class FidResult(Result):
     # The checkpoint sampled (evaluation.checkpoint) and its training iteration.
     checkpoint: str = "last"
     checkpoint_iteration: int | None = None
+    # The settings it was computed with (data, solver, evaluation and fid sections; None in
+    # files written before they were recorded).
+    settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

