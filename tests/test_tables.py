@@ -31,6 +31,7 @@ from repro.tables import (
     render_summary,
     write_tables,
 )
+from repro.tables.render import STATUS_STYLES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
@@ -294,6 +295,13 @@ def test_write_tables_writes_md_tex_csv(tables, tmp_path):
     assert sorted(p.name for p in written) == sorted(
         f"table{n}.{suffix}" for n in TABLES for suffix in ("md", "tex", "csv")
     )
+    # Written whole through a temporary file each, which is gone once it replaced the table.
+    assert sorted(tmp_path.iterdir()) == sorted(written)
+    assert (tmp_path / "table6.md").read_text(encoding="utf-8") == render(tables[1], "markdown")
+
+
+def test_every_status_has_a_colour():
+    assert set(STATUS_STYLES) == set(Status)
 
 
 # Summary ---------------------------------------------------------------------------------------

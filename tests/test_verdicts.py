@@ -21,7 +21,6 @@ from repro.config import load_params
 from repro.fid import feature_statistics, fid_from_statistics
 from repro.layout import ProfileLayout
 from repro.results import BpdResult, FidResult, write_result
-from repro.sampling import SamplingSettingError
 from repro.tables import (
     TABLES,
     Status,
@@ -182,7 +181,7 @@ class _FakeFid:
     def __init__(self) -> None:
         self.sampled: list[int] = []
         self.saved: list[int] = []
-        self.weights = SimpleNamespace(sha256="0" * 64, origin="test")
+        self.weights = SimpleNamespace(sha256="0" * 64, origin="test", verified=True)
         rng = np.random.default_rng(0)
         self.reference = SimpleNamespace(
             mu=np.zeros(4), sigma=np.eye(4), features=rng.normal(size=(50, 4)), count=50
@@ -244,8 +243,3 @@ def test_fid_seed_sets_are_disjoint_and_the_first_keeps_the_usual_result(tmp_pat
         result.kid_std,
     )
     assert single.fid_spread is None and single.fid_seed_sets == [single.fid]
-
-
-def test_fid_refuses_fewer_than_one_seed_set(tmp_path, fake_fid):
-    with pytest.raises(SamplingSettingError, match="seed_sets"):
-        _fid_with_sets(tmp_path, 0)

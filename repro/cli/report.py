@@ -26,7 +26,8 @@ def parameter_counts(params_path: Path, profile: str | None) -> None:
     from repro.param_counts import write_param_counts
 
     params = load_params(params_path)
-    counts = write_param_counts(params, profile=profile or params.profile)
+    # Refused before writing: the counts go to runs/<profile>/ (the paper's sizes, whatever it is).
+    counts = write_param_counts(params, profile=params.checked_profile(profile))
     table = Table(title="Parameters of constructed models")
     columns = ("resolutions", "blocks", "width", "channels", "params")
     for column in columns:
@@ -101,17 +102,34 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
 def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str | None) -> None:
     """Show Table 5, 6 or 7: every reproduced cell beside its published value.
 
+    A value its file holds that cannot be right (a negative bpd, FID or standard deviation, a
+    NaN) is marked invalid, never compared; an FID of unverified Inception weights, unverified.
+    With --write, the files are checked writable before anything is computed and each is
+    replaced atomically.
+
     \b
     Examples:
       repro table --id 6
       repro table --id 7 --format markdown --profile paper
     """
     from repro.config import load_params
-    from repro.tables import TableInputs, build_tables, render, write_tables
+    from repro.tables import (
+        TableInputs,
+        build_tables,
+        check_destination,
+        render,
+        table_paths,
+        write_tables,
+    )
 
     params = load_params(params_path)
+    # Refuses an unknown profile before any folder of it is checked or made.
     inputs = TableInputs.from_params(params, profile=profile or params.profile)
-    (built,) = build_tables(inputs, numbers=[int(table_id)])
+    numbers = [int(table_id)]
+    if write:
+        for path in table_paths(numbers, inputs.layout.tables):
+            check_destination(path)
+    (built,) = build_tables(inputs, numbers=numbers)
     if write:
         write_tables([built], inputs.layout.tables)
     output = render(built, fmt)
@@ -128,7 +146,9 @@ def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str 
 def compare(params_path: Path, profile: str | None) -> None:
     """Summarise all tables: reproduced, differing (worst first) and not-run cells.
 
-    Exits 0 whatever the comparison says; only broken inputs are errors.
+    A cell whose file holds an impossible value gets the verdict "invalid", one computed with
+    unverified Inception weights "unverified": neither is compared. Exits 0 whatever the
+    comparison says; only broken inputs (unreadable result files included) are errors.
 
     \b
     Example:
@@ -171,7 +191,7 @@ def inception(path: Path | None) -> None:
     weights = ensure_inception_weights(path=path)
     console.print(
         f"[green]Inception weights ready[/green]: {weights.path} (sha256 {weights.sha256[:16]}…, "
-        f"{weights.origin}); Inception Score "
+        f"{weights.origin}{'' if weights.verified else ', UNVERIFIED'}); Inception Score "
         + ("available" if inception_score_available(weights) else "unavailable (no classifier)")
     )
 
@@ -183,11 +203,15 @@ def inception(path: Path | None) -> None:
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="PNG to write (default: tables/<profile>/fid_vs_temperature.png).",
+    help="Figure to write, its format from the suffix "
+    "(default: tables/<profile>/fid_vs_temperature.png).",
 )
 @user_errors
 def plot(params_path: Path, profile: str | None, out: Path | None) -> None:
     """Plot FID against temperature, published curves beside ours.
+
+    The destination is checked writable before any result is read and replaced atomically.
+    FIDs with impossible values are left out; those of unverified weights drawn hollow.
 
     \b
     Example:
@@ -198,6 +222,7 @@ def plot(params_path: Path, profile: str | None, out: Path | None) -> None:
     from repro.tables import TableInputs
 
     params = load_params(params_path)
+    # Refuses an unknown profile before its folder is checked or made.
     inputs = TableInputs.from_params(params, profile=profile or params.profile)
     written = plot_fid_vs_temperature(inputs, out=out or inputs.layout.fid_plot)
     console.print(f"[green]wrote[/green] {written}")

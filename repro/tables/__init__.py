@@ -14,8 +14,10 @@ from repro.results import ResultsError
 from repro.tables.compare import METRICS, TableConfigError
 from repro.tables.inputs import TableInputs
 from repro.tables.model import Cell, Column, Row, Status, Table
-from repro.tables.render import FORMATS, render, write_tables
-from repro.tables.results import Measurement, Results
+from repro.tables.output import OutputError, check_destination, table_paths, write_tables
+from repro.tables.plausibility import Problem, result_problems, unverified_weights
+from repro.tables.render import FORMATS, render
+from repro.tables.results import Measurement, ResultFileError, Results
 from repro.tables.summary import CellRef, Summary, render_summary, summarize
 from repro.tables.table5 import build_table5
 from repro.tables.table6 import build_table6
@@ -58,6 +60,9 @@ __all__ = [
     "CellRef",
     "Column",
     "Measurement",
+    "OutputError",
+    "Problem",
+    "ResultFileError",
     "Results",
     "ResultsError",
     "Row",
@@ -71,9 +76,13 @@ __all__ = [
     "build_table6",
     "build_table7",
     "build_tables",
+    "check_destination",
     "compare_all",
     "render",
     "render_summary",
+    "result_problems",
     "summarize",
+    "table_paths",
+    "unverified_weights",
     "write_tables",
 ]

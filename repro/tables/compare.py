@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repro.errors import ReproError
@@ -158,23 +159,37 @@ def make_cell(
     A compared cell is reproduced when |difference| is within the tolerance and differs
     otherwise; it is also marked unresolved when our value has a standard error ``se`` and
     ``| |difference| - tolerance | <= UNRESOLVED_STANDARD_ERRORS · se`` (2 standard errors).
+    Before any of that, a measurement with impossible values is invalid (nothing of it shown)
+    and one resting on something unverified is unverified (shown): neither is ever compared.
     """
     if producer is None:
         return Cell(metric, Status.REFERENCE, published, mark)
     if measurement is None:
         return Cell(metric, Status.NOT_RUN, published, mark, producer=producer)
-    measured = Cell(
+    # Where the number came from is kept even for an invalid one: its footnote names the file.
+    found = Cell(
         metric,
-        Status.NOT_COMPARABLE,
+        Status.INVALID,
         published,
         mark,
-        reproduced=measurement.value,
         producer=producer,
         source=measurement.source,
         provenance=measurement.provenance,
+        problems=measurement.problems,
+    )
+    if measurement.problems:
+        return found
+    measured = replace(
+        found,
+        status=Status.NOT_COMPARABLE,
+        reproduced=measurement.value,
         extras=measurement.extras,
         standard_error=measurement.standard_error,
+        unverified=measurement.unverified,
     )
+    # Said whatever the profile: it is about the number itself, not what it is compared with.
+    if measurement.unverified is not None:
+        return replace(measured, status=Status.UNVERIFIED)
     # Precedence: a number of a non-comparable profile is never compared, even with an "x".
     if not (inputs.comparable or METRICS[metric].profile_independent):
         return measured
@@ -182,14 +197,22 @@ def make_cell(
         return replace(measured, status=Status.PUBLISHED_FAILING)
     if not isinstance(published, PrintedNumber):
         return replace(measured, status=Status.UNPUBLISHED)
-    rule = METRICS[metric]
-    compared = rule.compared(measurement.value, published)
+    return _verdict(inputs, measured, published, value=measurement.value)
+
+
+def _verdict(
+    inputs: TableInputs, measured: Cell, published: PrintedNumber, *, value: float
+) -> Cell:
+    """``measured`` (our ``value``) reproduced or differing from ``published``, and whether its
+    standard error leaves that unresolved."""
+    rule = METRICS[measured.metric]
+    compared = rule.compared(value, published)
     difference = compared - published.value
     allowed = 0.0 if rule.tolerance is None else inputs.tolerances[rule.tolerance]
     if rule.relative:
         allowed *= abs(published.value)
     within = abs(difference) <= allowed + _SLACK
-    error = measurement.standard_error
+    error = measured.standard_error
     return replace(
         measured,
         status=Status.REPRODUCED if within else Status.DIFFERS,
@@ -266,6 +289,40 @@ def uncertainty_note(rows: Iterable[Row]) -> str | None:
     return note
 
 
+def validity_notes(rows: Iterable[Row], *, runs: Path) -> list[str]:
+    """Footnotes on the values that are not compared for what they are, not what they show.
+
+    Args:
+        rows: The table's rows.
+        runs: The profile's results folder, which unverified files are named relative to.
+
+    Returns:
+        One footnote per file with impossible values (``invalid: <file>: <what is wrong>; ...``),
+        then one per reason values are unverified, naming their files; empty where every value
+        is sound.
+    """
+    cells = [cell for row in rows for cell in row.cells]
+    invalid: dict[Path, dict[str, None]] = {}
+    for problem in (problem for cell in cells for problem in cell.problems):
+        invalid.setdefault(problem.source, {})[problem.text] = None
+    notes = [
+        f"invalid: {source}: {'; '.join(texts)}; not shown, never compared."
+        for source, texts in invalid.items()
+    ]
+    unverified: dict[str, dict[str, None]] = {}
+    for cell in cells:
+        if cell.unverified is not None and cell.source is not None:
+            source = cell.source
+            name = source.relative_to(runs) if source.is_relative_to(runs) else source
+            unverified.setdefault(cell.unverified, {})[str(name)] = None
+    notes += [
+        f"unverified (in {runs}): {', '.join(files)}: {reason}; shown, never compared with the "
+        "paper."
+        for reason, files in unverified.items()
+    ]
+    return notes
+
+
 def finish_table(
     inputs: TableInputs,
     *,
@@ -280,8 +337,9 @@ def finish_table(
     """Assemble a :class:`Table`, adding the footnotes every table shares.
 
     Those are: the warning of a non-comparable profile (also put in the title), the tolerances of
-    the table's metrics, what ``±`` and the unresolved mark mean (where cells show them), and one
-    line per distinct provenance of the reproduced cells (profile, hardware, commit).
+    the table's metrics, what ``±`` and the unresolved mark mean (where cells show them), the
+    invalid and unverified values (:func:`validity_notes`), and one line per distinct provenance
+    of the reproduced cells (profile, hardware, commit).
     ``cell_notes`` (mark -> footnote) are the footnotes the cells of ``rows`` refer to by mark.
     """
     profile = inputs.profile
@@ -300,6 +358,7 @@ def finish_table(
         )
         shared.append(f"Counted as reproduced: {'; '.join(rules)}.")
     shared += [note for note in (uncertainty_note(rows),) if note]
+    shared += validity_notes(rows, runs=inputs.layout.runs)
     shared += _provenance_footnotes(rows)
     return Table(
         number=number,

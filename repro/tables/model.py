@@ -13,6 +13,7 @@ from pathlib import Path
 
 from repro.published import PrintedNumber
 from repro.results import Provenance
+from repro.tables.plausibility import Problem
 
 
 class Status(Enum):
@@ -32,6 +33,12 @@ class Status(Enum):
     """Produced by a profile marked `comparable: false` (shrunk settings, e.g. smoke)."""
     UNPUBLISHED = "no published number"
     """We have a number, but the paper printed none (blank or text such as ">=5days")."""
+    INVALID = "invalid"
+    """Its results file holds a value that cannot be right (see :attr:`Cell.problems`): the
+    value is not shown and never compared."""
+    UNVERIFIED = "unverified"
+    """Computed from something the suite could not verify (see :attr:`Cell.unverified`): the
+    value is shown, never compared."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,9 @@ class Cell:
     over seed sets). ``unresolved`` marks a reproduced or differing verdict that this
     uncertainty cannot decide: ``| |difference| - tolerance | <= 2 · standard_error``.
     ``note`` is the mark of the table's footnote (:attr:`Table.cell_notes`) that says what our
-    value rests on, e.g. the run's compute and the checkpoint scored.
+    value rests on, e.g. the run's compute and the checkpoint scored. ``problems`` names the
+    impossible values (and their files) that make a cell invalid; ``unverified`` says why an
+    unverified cell's value is not compared.
     """
 
     metric: str
@@ -73,6 +82,8 @@ class Cell:
     standard_error: float | None = None
     unresolved: bool = False
     note: str | None = None
+    problems: tuple[Problem, ...] = ()
+    unverified: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table as RichTable
@@ -33,6 +32,8 @@ STATUS_STYLES = {
     Status.PUBLISHED_FAILING: "yellow",
     Status.NOT_COMPARABLE: "magenta",
     Status.UNPUBLISHED: "cyan",
+    Status.INVALID: "bold white on red",
+    Status.UNVERIFIED: "bold yellow",
 }
 # A cell's provenance, flattened into columns of the machine formats.
 _PROVENANCE_FIELDS = ("profile", "git_commit", "params_hash", "device", "torch", "date")
@@ -53,6 +54,8 @@ _CSV_FIELDS = (
     "status",
     "unresolved",
     "note",
+    "problems",
+    "unverified",
     "producer",
     "source",
     *_PROVENANCE_FIELDS,
@@ -240,6 +243,8 @@ def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, An
         "unresolved": cell.unresolved,
         # The footnote's text, not its mark: a CSV line has no footnotes to look a mark up in.
         "note": table.cell_notes.get(cell.note) if cell.note else None,
+        "problems": "; ".join(map(str, cell.problems)) or None,
+        "unverified": cell.unverified,
         "producer": cell.producer,
         "source": None if cell.source is None else str(cell.source),
         **_provenance_record(cell.provenance),
@@ -288,7 +293,8 @@ FORMATS: dict[str, Callable[[Table], str | RichTable]] = {
     "csv": to_csv,
     "json": to_json,
 }
-_FILE_FORMATS = {"md": "markdown", "tex": "latex", "csv": "csv"}
+# The formats written to files, by file suffix.
+FILE_FORMATS = {"md": "markdown", "tex": "latex", "csv": "csv"}
 
 
 def render(table: Table, fmt: str) -> str | RichTable:
@@ -301,19 +307,3 @@ def render(table: Table, fmt: str) -> str | RichTable:
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return FORMATS[fmt](table)
-
-
-def write_tables(tables: Iterable[Table], out_dir: Path) -> list[Path]:
-    """Write ``table{N}.md``, ``.tex`` and ``.csv`` of each table into ``out_dir``.
-
-    ``out_dir`` (created if missing) is normally the profile's :attr:`ProfileLayout.tables`.
-    Returns the written paths.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for table in tables:
-        for suffix, fmt in _FILE_FORMATS.items():
-            path = out_dir / f"table{table.number}.{suffix}"
-            path.write_text(str(FORMATS[fmt](table)), encoding="utf-8", newline="")
-            written.append(path)
-    return written

@@ -1,19 +1,25 @@
 """Read one profile's result files for the tables, through the dataclasses of :mod:`repro.results`.
 
 Only the JSON files are read (never checkpoints or the training code), so tables rebuild without
-torch. A missing file means "not run" and reads as ``None``; a malformed file, or one that belongs
-to another profile, experiment or temperature, is a :class:`ResultsError` whose one-line message
-names the file, because a half-written or mislabelled result must never turn quietly into a table
-cell.
+torch. Only a path that does not exist means "not run" and reads as ``None``. A path that exists
+but is no readable result file (a directory, no read permission, not JSON), a malformed file, or
+one that belongs to another profile, experiment or temperature, is a :class:`ResultsError` whose
+one-line message names the file, because a half-written or mislabelled result must never turn
+quietly into a table cell. A well-formed file holding a value that cannot be right (a negative
+total bpd, FID or standard deviation, a NaN) is read, and
+:func:`~repro.tables.plausibility.result_problems` (the one plausibility check of tables,
+comparison and plot) names those values on each :class:`Measurement`, so its cell is marked
+invalid and never compared.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from repro.layout import ProfileLayout
 from repro.published import PAPER_CHANNELS
@@ -27,8 +33,59 @@ from repro.results import (
     ResultsError,
     TrainSummary,
 )
+from repro.tables.plausibility import Problem, result_problems, unverified_weights
 
 R = TypeVar("R", bound=Result)
+
+# A rerun of the stage is the fix for every unreadable result file.
+_RERUN = "rerun the stage that writes it (dvc repro)"
+
+
+class ResultFileError(ResultsError):
+    """A result path that exists but is no readable JSON file (one line: the path and the fix)."""
+
+
+def read_result_file(path: Path, kind: type[R]) -> R:
+    """Read an existing result file, keeping non-finite numbers for :func:`result_problems`.
+
+    NaN and infinity, which the schema refuses elsewhere, are read as they are, so that a table
+    can still be built and mark only the cells of this file invalid.
+
+    Args:
+        path: A path that exists.
+        kind: The result dataclass the path holds.
+
+    Returns:
+        The result, non-finite numbers included.
+
+    Raises:
+        ResultFileError: The path is a directory or not a regular file, cannot be read, or is
+            not UTF-8 JSON.
+        ResultsError: The JSON is not this kind of result.
+    """
+    return kind.from_json(_load_json(path), source=path, finite=False)
+
+
+def _load_json(path: Path) -> Any:
+    if path.is_dir():
+        raise ResultFileError(f"{path}: is a directory, not a result file; remove it and {_RERUN}")
+    if not path.is_file():
+        raise ResultFileError(f"{path}: not a regular file (a broken link?); replace it: {_RERUN}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ResultFileError(
+            f"{path}: cannot be read ({error.strerror or error}); make it readable "
+            f"(chmod a+r) or {_RERUN}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ResultFileError(f"{path}: not UTF-8 text (corrupt); delete it and {_RERUN}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultFileError(
+            f"{path}: not valid JSON ({error.msg}, line {error.lineno}); delete it and {_RERUN}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -38,6 +95,10 @@ class Measurement:
     ``standard_error`` is the number's own uncertainty where its file records one (bpd: the
     standard error of the mean over the test images; FID: the standard deviation over seed
     sets); ``None`` for exact or single numbers and for files written before it was recorded.
+    ``problems`` names the impossible values of its file(s) (:func:`result_problems`): a number
+    with any is never shown or compared. ``unverified``
+    says what the number rests on that the suite could not verify (:func:`unverified_weights`):
+    it is shown, never compared.
     """
 
     value: float
@@ -45,6 +106,8 @@ class Measurement:
     provenance: Provenance
     extras: Mapping[str, float | int | str] = field(default_factory=dict)
     standard_error: float | None = None
+    problems: tuple[Problem, ...] = ()
+    unverified: str | None = None
 
 
 class Results:
@@ -65,11 +128,13 @@ class Results:
     def _read(self, path: Path, kind: type[R]) -> R | None:
         # Each path holds one kind of result (the layout says which), so the path is the key.
         if path not in self._files:
-            self._files[path] = self._parse(path, kind) if path.is_file() else None
+            # Only an absent path is "not run": a directory or a broken link there is an error.
+            present = path.exists() or path.is_symlink()
+            self._files[path] = self._parse(path, kind) if present else None
         return self._files[path]
 
     def _parse(self, path: Path, kind: type[R]) -> R:
-        result = kind.read(path)
+        result = read_result_file(path, kind)
         for where, profile in (
             ("profile", result.profile),
             ("provenance.profile", result.provenance.profile),
@@ -114,7 +179,12 @@ class Results:
         }
         extras.update({key: value for key, value in optional.items() if value is not None})
         return Measurement(
-            result.bpd, path, result.provenance, extras, standard_error=result.bpd_standard_error
+            result.bpd,
+            path,
+            result.provenance,
+            extras,
+            standard_error=result.bpd_standard_error,
+            problems=_problems(path, result),
         )
 
     def train_hours(self, experiment: str) -> Measurement | None:
@@ -134,7 +204,9 @@ class Results:
         }
         if result.time_budget_hours is not None:
             extras["time_budget_hours"] = result.time_budget_hours
-        return Measurement(result.train_hours, path, result.provenance, extras)
+        return Measurement(
+            result.train_hours, path, result.provenance, extras, problems=_problems(path, result)
+        )
 
     def fid(self, experiment: str, temperature: float) -> Measurement | None:
         """The FID of samples drawn at ``temperature``, or ``None`` if not computed.
@@ -157,7 +229,13 @@ class Results:
         if result.fid_seed_sets is not None:
             extras["seed_sets"] = len(result.fid_seed_sets)
         return Measurement(
-            result.fid, path, result.provenance, extras, standard_error=result.fid_spread
+            result.fid,
+            path,
+            result.provenance,
+            extras,
+            standard_error=result.fid_spread,
+            problems=_problems(path, result),
+            unverified=unverified_weights(result),
         )
 
     def param_count(self, *, resolutions: int, blocks: int, width: int) -> Measurement | None:
@@ -186,6 +264,11 @@ class Results:
             )
         # Kept an int: a parameter count is exact and should print without a decimal point.
         return Measurement(matches[0].params, path, counts.provenance) if matches else None
+
+
+def _problems(path: Path, result: Result) -> tuple[Problem, ...]:
+    """The impossible values of a result, each with its file (a sum may rest on two)."""
+    return tuple(Problem(path, text) for text in result_problems(result))
 
 
 def _judgement_extras(judgement: Judgement | None) -> dict[str, float | int | str | None]:

@@ -38,7 +38,8 @@ def train_hours(inputs: TableInputs, experiment: str) -> Measurement | None:
 
     A progressive run (``training.init_from``) is compared as the whole model the paper timed:
     its own hours plus its parent's. Its extras add ``own_hours``, ``parent_hours`` and
-    ``parent_stopped_by``; without the parent's training summary the hours are not run.
+    ``parent_stopped_by``; without the parent's training summary the hours are not run, and
+    with an impossible value in either summary they are invalid (both files' problems named).
 
     Raises:
         ResultsError: A training summary is malformed or belongs elsewhere.
@@ -56,7 +57,8 @@ def train_hours(inputs: TableInputs, experiment: str) -> Measurement | None:
         "parent_hours": before.value,
         "parent_stopped_by": before.extras["stopped_by"],
     }
-    return replace(own, value=own.value + before.value, extras=extras)
+    problems = (*own.problems, *before.problems)
+    return replace(own, value=own.value + before.value, extras=extras, problems=problems)
 
 
 def run_note(inputs: TableInputs, experiment: str) -> str | None:
@@ -65,21 +67,27 @@ def run_note(inputs: TableInputs, experiment: str) -> str | None:
     It states, where known: the iterations, epochs, GPU and what stopped training; for a
     progressive run, the levels it trained and how its hours and budget relate to its parent's;
     which checkpoint was scored and how it was chosen; the bpd of the other solver ending.
+    Nothing is drawn from a file with impossible values: its cells say invalid.
 
     Raises:
         ResultsError: A result file is malformed or belongs elsewhere.
     """
     hours = inputs.results.train_hours(experiment)
-    bpd = inputs.results.bpd(experiment)
+    trusted_hours, bpd = _trusted(hours), _trusted(inputs.results.bpd(experiment))
     spec = inputs.experiments[experiment]
     parts = [
-        None if hours is None else _compute(hours),
+        None if trusted_hours is None else _compute(trusted_hours),
         _progressive(inputs, spec, hours),
         None if bpd is None else _checkpoint(bpd),
         None if bpd is None else _other_ending(bpd),
     ]
     found = [part for part in parts if part]
     return f"{experiment}: {'; '.join(found)}." if found else None
+
+
+def _trusted(measurement: Measurement | None) -> Measurement | None:
+    """The measurement, or ``None`` where its file holds an impossible value."""
+    return None if measurement is None or measurement.problems else measurement
 
 
 def _compute(hours: Measurement) -> str:
@@ -110,21 +118,28 @@ def _progressive(inputs: TableInputs, spec: Experiment, hours: Measurement | Non
         levels = f"only its {names} level{'s' if len(trained) > 1 else ''} trained, the others "
         levels += f"kept from {parent}"
     before = inputs.results.train_hours(parent)
-    own, parents = (
-        "(no training summary yet)" if m is None else f"{m.value:.2f}" for m in (hours, before)
-    )
+    own, parents = (_hours_text(m) for m in (hours, before))
     added = f"hours = its own {own} + {parent}'s {parents}"
     if hours is None or before is None:
         added += ", so not run"
+    elif hours.problems or before.problems:
+        added += ", so invalid"
     budget = _budget_beyond_parent(inputs, spec, hours)
     return "; ".join(part for part in (levels, added, budget) if part)
+
+
+def _hours_text(hours: Measurement | None) -> str:
+    if hours is None:
+        return "(no training summary yet)"
+    return "(invalid)" if hours.problems else f"{hours.value:.2f}"
 
 
 def _budget_beyond_parent(
     inputs: TableInputs, spec: Experiment, hours: Measurement | None
 ) -> str | None:
     """Say that the run's budget is its cell's published hours less its parent's, where it is."""
-    budget = None if hours is None else hours.extras.get("time_budget_hours")
+    trusted = _trusted(hours)
+    budget = None if trusted is None else trusted.extras.get("time_budget_hours")
     parent = inputs.experiments[str(spec.training.init_from)]
     printed, parent_printed = (_printed_hours(inputs, e) for e in (spec, parent))
     if budget is None or printed is None or parent_printed is None:

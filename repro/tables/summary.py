@@ -48,7 +48,8 @@ class Summary:
     ``counts`` covers every status but :attr:`Status.REFERENCE` (cells nothing reproduces), zero
     counts included; ``differing`` is sorted worst first by relative difference. ``unresolved``
     holds the reproduced and differing cells whose verdict the uncertainty of our value cannot
-    decide (:attr:`Cell.unresolved`); they are counted under their status too.
+    decide (:attr:`Cell.unresolved`); they are counted under their status too. ``invalid`` and
+    ``unverified`` hold the cells that get no verdict because of their value itself.
     """
 
     profile: str
@@ -57,11 +58,14 @@ class Summary:
     differing: tuple[CellRef, ...]
     not_run: tuple[CellRef, ...]
     unresolved: tuple[CellRef, ...] = ()
+    invalid: tuple[CellRef, ...] = ()
+    unverified: tuple[CellRef, ...] = ()
 
 
 def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Summary:
     """Summarise tables built from one profile's results: counts per status, the differing
-    cells (worst first), the unresolved verdicts and the cells not run yet."""
+    cells (worst first), the unresolved verdicts, the invalid and unverified values and the
+    cells not run yet."""
     refs = [
         CellRef(
             table.number,
@@ -85,6 +89,8 @@ def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Sum
         differing=tuple(sorted(differing, key=lambda ref: ref.severity, reverse=True)),
         not_run=tuple(ref for ref in refs if ref.cell.status is Status.NOT_RUN),
         unresolved=tuple(ref for ref in refs if ref.cell.unresolved),
+        invalid=tuple(ref for ref in refs if ref.cell.status is Status.INVALID),
+        unverified=tuple(ref for ref in refs if ref.cell.status is Status.UNVERIFIED),
     )
 
 
@@ -107,6 +113,12 @@ def render_summary(summary: Summary) -> Group:
             f"{UNRESOLVED_STANDARD_ERRORS} standard errors of the tolerance"
         )
         parts.append(_cells_table(summary.unresolved, title=title))
+    if summary.invalid:
+        title = "Invalid values: impossible numbers in their files, not shown, never compared"
+        parts.append(_why_table(summary.invalid, title=title))
+    if summary.unverified:
+        title = "Unverified values: shown, never compared"
+        parts.append(_why_table(summary.unverified, title=title))
     if summary.not_run:
         # One line per experiment: each leaves several cells of a row empty.
         by_producer: dict[str, Counter[str]] = defaultdict(Counter)
@@ -122,6 +134,23 @@ def render_summary(summary: Summary) -> Group:
     if notes:
         parts += [Text("What the cells above rest on", style="bold"), Text("\n".join(notes))]
     return Group(*parts)
+
+
+def _why_table(refs: Iterable[CellRef], *, title: str) -> RichTable:
+    """One line per cell given no verdict: where it is, both values and why there is none."""
+    table = RichTable(*("Table", "Row", "Column", "Paper", "Ours", "Status", "Why"), title=title)
+    for ref in refs:
+        cell = ref.cell
+        table.add_row(
+            str(ref.table),
+            ref.row,
+            ref.column,
+            published_text(cell),
+            value_text(cell),
+            Text(status_text(cell), style=STATUS_STYLES[cell.status]),
+            "; ".join(map(str, cell.problems)) or cell.unverified or "",
+        )
+    return table
 
 
 def _cells_table(refs: Iterable[CellRef], *, title: str) -> RichTable:
