@@ -52,27 +52,42 @@ class RunLayout:
     def eval_bpd(self) -> Path:
         return self.root / "eval_bpd.json"
 
-    def fid(self, temperature: float, *, num_samples: int | None = None) -> Path:
-        """The FID of one temperature, e.g. ``fid/T0.7.json``; of another sample count than
-        params.yaml's, ``fid/T0.7_n100.json``, so that it never replaces the pinned one.
+    @property
+    def fid_results(self) -> Path:
+        """The FID results and samples of params.yaml's temperatures and sample count, which
+        the run's FID stage writes as a whole."""
+        return self.root / "fid"
 
-        Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes the temperature
-        into the FID stages' output paths, so the two always agree.
+    @property
+    def fid_metrics(self) -> Path:
+        """The numbers alone of every result in :attr:`fid_results` (``dvc metrics show``)."""
+        return self.root / "fid_metrics"
+
+    @property
+    def fid_extra(self) -> Path:
+        """FID results off params.yaml's temperatures or sample count, kept apart so that the
+        FID stage, which rewrites :attr:`fid_results`, never removes them."""
+        return self.root / "fid_extra"
+
+    def fid(self, temperature: float, *, num_samples: int | None = None) -> Path:
+        """The FID of one temperature, e.g. ``fid/T0.7.json``; of a request off params.yaml's
+        protocol (``num_samples`` given), ``fid_extra/T0.7_n100.json``.
+
+        Python's shortest float text (``0.7``, ``1.0``) is also how DVC writes a temperature,
+        so the names agree with what params.yaml lists.
         """
-        return self.root / "fid" / f"{_fid_name(temperature, num_samples)}.json"
+        if num_samples is None:
+            return self.fid_results / f"T{float(temperature)}.json"
+        return self.fid_extra / f"T{float(temperature)}_n{num_samples}.json"
 
     def fid_samples(self, temperature: float, *, num_samples: int | None = None) -> Path:
         """Stem (``.npz``, ``.png``) of the samples behind :meth:`fid`."""
-        return self.root / "fid" / f"{_fid_name(temperature, num_samples)}_samples"
+        result = self.fid(temperature, num_samples=num_samples)
+        return result.with_name(f"{result.name.removesuffix('.json')}_samples")
 
     def samples(self, temperature: float) -> Path:
         """Default stem of ``repro sample``'s output."""
         return self.root / "samples" / f"T{float(temperature)}"
-
-
-def _fid_name(temperature: float, num_samples: int | None) -> str:
-    count = "" if num_samples is None else f"_n{num_samples}"
-    return f"T{float(temperature)}{count}"
 
 
 @dataclass(frozen=True)

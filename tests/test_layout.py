@@ -12,13 +12,8 @@ from repro.results import metrics_path
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-# What DVC substitutes, for one experiment and temperature.
-VALUES = {
-    "${profile}": "smoke",
-    "${key}": "cifar10-1res",
-    "${item.experiment}": "cifar10-1res",
-    "${item.temperature}": "0.5",
-}
+# What DVC substitutes, for one experiment.
+VALUES = {"${profile}": "smoke", "${key}": "cifar10-1res"}
 
 
 def _declared(stage: str, section: str) -> set[Path]:
@@ -48,8 +43,8 @@ def test_dvc_stages_write_the_layouts_paths(layout: ProfileLayout) -> None:
         ("train", "plots"): {run.train_metrics},
         ("eval_bpd", "outs"): {run.eval_bpd},
         ("eval_bpd", "metrics"): {metrics_path(run.eval_bpd)},
-        ("fid", "outs"): {run.fid(0.5)},
-        ("fid", "metrics"): {metrics_path(run.fid(0.5))},
+        ("fid", "outs"): {run.fid_results},
+        ("fid", "metrics"): {run.fid_metrics},
         ("fid_plot", "plots"): {layout.fid_plot},
     }
     for (stage, section), paths in expected.items():
