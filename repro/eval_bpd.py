@@ -283,9 +283,12 @@ def evaluate_run(
     trained = load_model(layout, experiment, device=device)
     test = load_experiment_data(experiment.data).test
     extent = {"checkpoint": trained.checkpoint, "num_images": len(test)}
-    held = stored_fields(layout.eval_bpd, *extent)
     with claimed(
-        layout.eval_bpd, held=held, new=extent, overwrite=overwrite, enabled=world.is_main
+        layout.eval_bpd,
+        held=lambda path: stored_fields(path, *extent),
+        new=extent,
+        overwrite=overwrite,
+        enabled=world.is_main,
     ):
         measured = evaluate_bits_per_dim(
             trained.model, test, batch_size=experiment.evaluation.batch_size,

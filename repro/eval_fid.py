@@ -80,9 +80,7 @@ def evaluate_fid(
     own_count = None if pinned else count
     path = layout.fid(temperature, num_samples=own_count)
     extent = {"num_samples": count, "seed_sets": settings.seed_sets}
-    with claimed(
-        path, held=_held_extent(path), new=extent, overwrite=overwrite, enabled=world.is_main
-    ):
+    with claimed(path, held=_held_extent, new=extent, overwrite=overwrite, enabled=world.is_main):
         # Rank 0 fetches weights and reference first: a missing file fails before any sampling.
         main = world.is_main
         weights, reference = _reference(experiment, device=device) if main else (None, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -76,12 +77,22 @@ def atomic_destination(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+# What to do about the usual causes of a failed write.
+_FIXES = {
+    errno.ENOSPC: "free some disk space",
+    errno.EDQUOT: "free some of your disk quota",
+    errno.EACCES: "make its folder writable",
+    errno.EPERM: "make its folder writable",
+    errno.EROFS: "write to a writable file system",
+    errno.EISDIR: "remove the directory in its place",
+    errno.ENOTDIR: "remove the file where its folder should be",
+}
+
+
 def _write_error(path: Path, error: OSError) -> WriteError:
     cause = error.strerror or str(error)
-    return WriteError(
-        f"{path}: could not be written ({cause}); any previous file is unchanged: free space, "
-        "fix the permissions, or move away what is in the way"
-    )
+    fix = _FIXES.get(error.errno or 0, "fix what the cause names")
+    return WriteError(f"{path}: not written ({cause}; {fix}); any previous file is unchanged")
 
 
 def write_json(path: Path, data: Any) -> None:

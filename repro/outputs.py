@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +20,29 @@ from repro.locks import exclusive
 
 
 class OutputError(ReproError):
-    """An output that cannot, or must not, be written."""
+    """An output that cannot, or must not, be written (one line: the path, the cause, the fix)."""
 
 
 def check_writable(path: Path) -> None:
-    """Fail now, not after the compute, if ``path`` cannot be written.
+    """Fail now, not after the compute, if ``path`` cannot be written; creates nothing.
+
+    Args:
+        path: The file to be written; its folder may be missing if it can be created.
 
     Raises:
-        OutputError: ``path`` is a folder, or its folder cannot be created or written to.
+        OutputError: ``path`` is a directory, a file stands where one of its folders should be,
+            or the folder that would hold it (or the nearest existing one above) is not writable.
     """
     if path.is_dir():
-        raise OutputError(f"{path} is a folder where a file is to be written: move it away")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as error:
-        cause = error.strerror or str(error)
-        raise OutputError(
-            f"{path}: cannot write there ({cause}): free space or fix the folder's permissions"
-        ) from None
+        raise OutputError(f"{path}: is a directory; remove it or write elsewhere")
+    existing = path.parent
+    # Path(".").parent is Path("."), so this ends at the working directory or the root.
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{path}: cannot create its folder, {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write it, {existing} is not writable; make it writable")
 
 
 def check_replaceable(
@@ -75,7 +78,7 @@ def check_replaceable(
 def claimed(
     path: Path,
     *,
-    held: Mapping[str, Any] | None = None,
+    held: Callable[[Path], Mapping[str, Any] | None] | None = None,
     new: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     enabled: bool = True,
@@ -84,7 +87,8 @@ def claimed(
 
     Args:
         path: The output the block writes.
-        held: What its existing result was computed from (see :func:`check_replaceable`).
+        held: Reads what the existing result at ``path`` was computed from (None: nothing
+            there), once the lock is held (see :func:`check_replaceable`).
         new: What the block's result is computed from.
         overwrite: Replace the existing result whatever it holds.
         enabled: False on processes that do not write (torchrun ranks other than 0).
@@ -93,10 +97,12 @@ def claimed(
         LockedError: Another process is writing ``path``.
         OutputError: ``path`` cannot be written, or holds a result computed from more.
     """
+    if enabled:
+        check_writable(path)  # before the lock file is made beside it
     with exclusive(path, enabled=enabled):
         if enabled:
-            check_writable(path)
-            check_replaceable(path, held=held, new=new or {}, overwrite=overwrite)
+            existing = None if held is None else held(path)
+            check_replaceable(path, held=existing, new=new or {}, overwrite=overwrite)
         yield
 
 

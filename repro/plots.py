@@ -12,8 +12,9 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import FigureCanvasBase
 
+from repro.files import atomic_destination
+from repro.outputs import OutputError, check_writable
 from repro.tables import TableInputs
-from repro.tables.output import OutputError, atomic_output, check_destination
 from repro.tables.results import Measurement
 from repro.tables.table7 import table7_experiments
 
@@ -61,7 +62,7 @@ def plot_fid_vs_temperature(inputs: TableInputs, *, out: Path) -> Path:
         ResultsError: An FID file is unreadable, malformed or belongs elsewhere.
     """
     fmt = figure_format(out)
-    check_destination(out)
+    check_writable(out)
     published, results, profile = inputs.published, inputs.results, inputs.profile
     temperatures = published.table7.temperatures
     published_rows = {row.model: row for row in published.table7.rows}
@@ -88,7 +89,7 @@ def plot_fid_vs_temperature(inputs: TableInputs, *, out: Path) -> Path:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
         figure.tight_layout()
-        with atomic_output(out) as temporary:
+        with atomic_destination(out) as temporary:
             # The temporary name ends in .tmp, so the format cannot come from it.
             figure.savefig(temporary, format=fmt)
     finally:

@@ -134,10 +134,10 @@ def save_samples(images: torch.Tensor, *, seeds: Sequence[int], stem: Path) -> N
         save_image(images[:64].float() / 255, temporary, format="png", nrow=8, padding=1)
 
 
-def samples_held(stem: Path) -> dict[str, int] | None:
-    """How many images ``<stem>.npz`` holds (None: no readable file there)."""
+def samples_held(npz: Path) -> dict[str, int] | None:
+    """How many images the samples file ``npz`` holds (None: no readable file there)."""
     try:
-        with np.load(f"{stem}.npz") as stored:
+        with np.load(npz) as stored:
             return {"num_samples": len(stored["seeds"])}
     except (OSError, ValueError, KeyError):
         return None

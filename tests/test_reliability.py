@@ -163,7 +163,7 @@ def test_a_full_disk_while_writing_samples_keeps_the_previous_samples(
         "No space left on device",
         after_compute=True,
     )
-    assert "free space" in line
+    assert "free some disk space" in line
 
 
 def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_checkpoint(
@@ -184,7 +184,7 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_checkpoint(
 
 def test_a_folder_where_the_samples_go_is_refused_before_sampling(workspace: Path) -> None:
     (workspace / "out.npz").mkdir()
-    _refused(workspace, ["sample", EXPERIMENT, "--out", "out"], "out.npz", "is a folder")
+    _refused(workspace, ["sample", EXPERIMENT, "--out", "out"], "out.npz", "is a directory")
 
 
 # Settings -------------------------------------------------------------------------------------

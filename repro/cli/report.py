@@ -113,14 +113,8 @@ def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str 
       repro table --id 7 --format markdown --profile paper
     """
     from repro.config import load_params
-    from repro.tables import (
-        TableInputs,
-        build_tables,
-        check_destination,
-        render,
-        table_paths,
-        write_tables,
-    )
+    from repro.outputs import check_writable
+    from repro.tables import TableInputs, build_tables, render, table_paths, write_tables
 
     params = load_params(params_path)
     # Refuses an unknown profile before any folder of it is checked or made.
@@ -128,7 +122,7 @@ def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str 
     numbers = [int(table_id)]
     if write:
         for path in table_paths(numbers, inputs.layout.tables):
-            check_destination(path)
+            check_writable(path)
     (built,) = build_tables(inputs, numbers=numbers)
     if write:
         write_tables([built], inputs.layout.tables)

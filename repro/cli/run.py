@@ -191,11 +191,10 @@ def sample(
     torch_device, world = device_and_world(device, tf32)
     seeds = list(range(seed, seed + num_samples))
     stem = out or layout.samples(temperature)
-    main, held = world.is_main, samples_held(stem)
+    main, requested = world.is_main, {"num_samples": num_samples}
     with claimed(
-        Path(f"{stem}.npz"), held=held, new={"num_samples": num_samples}, overwrite=overwrite,
-        enabled=main,
-    ):  # fmt: skip
+        Path(f"{stem}.npz"), held=samples_held, new=requested, overwrite=overwrite, enabled=main
+    ):
         if main:
             check_writable(Path(f"{stem}.png"))
         images, iteration = sample_run(

@@ -14,7 +14,7 @@ from repro.results import ResultsError
 from repro.tables.compare import METRICS, TableConfigError
 from repro.tables.inputs import TableInputs
 from repro.tables.model import Cell, Column, Row, Status, Table
-from repro.tables.output import OutputError, check_destination, table_paths, write_tables
+from repro.tables.output import table_paths, write_tables
 from repro.tables.plausibility import Problem, result_problems, unverified_weights
 from repro.tables.render import FORMATS, render
 from repro.tables.results import Measurement, ResultFileError, Results
@@ -60,7 +60,6 @@ __all__ = [
     "CellRef",
     "Column",
     "Measurement",
-    "OutputError",
     "Problem",
     "ResultFileError",
     "Results",
@@ -76,7 +75,6 @@ __all__ = [
     "build_table6",
     "build_table7",
     "build_tables",
-    "check_destination",
     "compare_all",
     "render",
     "render_summary",
