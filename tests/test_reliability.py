@@ -25,6 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from repro.cli import main
+from repro.fid import torch_fidelity_cache_path
 from repro.layout import ProfileLayout
 from repro.locks import exclusive
 from tests.profiles import params_with_profile, tiny_profile
@@ -33,8 +34,11 @@ TINY = tiny_profile(limit_train=64, limit_test=16, max_iterations=2, checkpoint_
 EXPERIMENT = "cifar10-2res-small"
 
 
-def _run(*args: str) -> object:
-    return CliRunner().invoke(main, [*args, "--params", "params.yaml", "--profile", "tiny"])
+def _run(*args: str, experiment_options: bool = True) -> object:
+    """``repro ARGS`` (with the workspace's params.yaml and the tiny profile, where it takes
+    them)."""
+    options = ["--params", "params.yaml", "--profile", "tiny"] if experiment_options else []
+    return CliRunner().invoke(main, [*args, *options])
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,13 @@ def _snapshot(root: Path) -> dict[str, str]:
     }
 
 
-def _refused(root: Path, args: list[str], *expected: str, after_compute: bool = False) -> str:
+def _refused(
+    root: Path,
+    args: list[str],
+    *expected: str,
+    after_compute: bool = False,
+    experiment_options: bool = True,
+) -> str:
     """Run the command; assert exit 1, one error line holding every ``expected`` text, and every
     file as it was. Returns the line.
 
@@ -82,7 +92,7 @@ def _refused(root: Path, args: list[str], *expected: str, after_compute: bool = 
     after the progress shown until the failure.
     """
     before = _snapshot(root)
-    result = _run(*args)
+    result = _run(*args, experiment_options=experiment_options)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 1, result.output
     errors = [line for line in lines if line.startswith("error:")]
@@ -225,6 +235,26 @@ def test_an_unknown_profile_is_refused_and_nothing_is_written(workspace: Path) -
         assert result.exit_code == 1 and "unknown profile 'nosuch'" in result.output
     assert not (workspace / "runs" / "nosuch").exists()
     assert not (workspace / "tables" / "nosuch").exists()
+
+
+# Inception weights -------------------------------------------------------------------------------
+
+
+def test_weights_whose_name_disagrees_with_their_hash_are_refused_and_left_untouched(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MRCNF_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(workspace / "torch"))
+    cached = torch_fidelity_cache_path()  # named after the sha256 of the official file
+    cached.parent.mkdir(parents=True)
+    torch.save({"fc.weight": torch.zeros(1008, 2048)}, cached)
+    _refused(
+        workspace,
+        ["assets", "inception"],
+        str(cached),
+        "repro assets inception",
+        experiment_options=False,
+    )
 
 
 # Checkpoints ----------------------------------------------------------------------------------
