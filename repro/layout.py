@@ -13,6 +13,15 @@ from repro.paths import runs_root
 
 CHECKPOINTS = ("last", "best")
 TABLES_ROOT = Path("tables")
+# Every table the suite rebuilds, in the order `repro compare` shows them: the paper's numbered
+# tables, then its further analyses (repro.tables.TABLES holds a builder for each).
+TABLE_IDS = ("5", "6", "7")
+
+
+def table_stem(table_id: str) -> str:
+    """The file name of a table without its suffix: ``table5``, or ``table_ood`` for a table the
+    paper does not number."""
+    return f"table{table_id}" if table_id.isdigit() else f"table_{table_id}"
 
 
 def bench_result(experiment_id: str) -> Path:

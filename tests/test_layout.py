@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repro.layout import ProfileLayout
+from repro.layout import TABLE_IDS, ProfileLayout, table_stem
 from repro.results import metrics_path
+from repro.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
@@ -49,8 +50,13 @@ def test_dvc_stages_write_the_layouts_paths(layout: ProfileLayout) -> None:
     }
     for (stage, section), paths in expected.items():
         assert _declared(stage, section) == paths, (stage, section)
-    tables = {layout.tables / f"table${{item}}.{suffix}" for suffix in ("md", "tex", "csv")}
+    tables = {layout.tables / f"${{item}}.{suffix}" for suffix in ("md", "tex", "csv")}
     assert _declared("table", "outs") == tables
+
+
+def test_the_table_stages_build_every_table_into_its_file() -> None:
+    assert STAGES["table"]["foreach"] == {table_id: table_stem(table_id) for table_id in TABLE_IDS}
+    assert tuple(TABLES) == TABLE_IDS
 
 
 def test_stages_that_read_a_run_depend_on_its_checkpoints(layout: ProfileLayout) -> None:

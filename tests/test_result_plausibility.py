@@ -127,7 +127,7 @@ def test_an_impossible_value_makes_its_cell_invalid_and_never_a_verdict(
     published, run, file, changes, number, row, column, named
 ):
     _edit(run / file, **changes)
-    table = TABLES[number](_inputs(published))
+    table = TABLES[str(number)](_inputs(published))
     cell = _cell(table, row, column)
     assert cell.status is Status.INVALID
     assert (cell.reproduced, cell.compared, cell.difference, cell.unresolved) == (
@@ -140,7 +140,7 @@ def test_an_impossible_value_makes_its_cell_invalid_and_never_a_verdict(
     (note,) = [note for note in table.footnotes if note.startswith("invalid:")]
     assert f"{run / file}: " in note and named in note and "never compared" in note
     summary = compare_all(_inputs(published))
-    assert [(ref.table, ref.row) for ref in summary.invalid] == [(number, row)]
+    assert [(ref.table, ref.row) for ref in summary.invalid] == [(str(number), row)]
     assert summary.counts[Status.INVALID] == 1
     verdicts = (*summary.differing, *summary.unresolved)
     assert not [ref for ref in verdicts if ref.cell.source == run / file]
@@ -148,7 +148,7 @@ def test_an_impossible_value_makes_its_cell_invalid_and_never_a_verdict(
 
 def test_an_invalid_cell_shows_no_number_in_any_format(published, run):
     _edit(run / "eval_bpd.json", bpd=-1.5, bpd_standard_error=0.004)
-    table = TABLES[5](_inputs(published))
+    table = TABLES["5"](_inputs(published))
     markdown = render(table, "markdown")
     assert "-1.500" not in markdown and "bin-centre 3.660" not in markdown
     assert "| invalid" in markdown.replace("  ", " ")
@@ -166,12 +166,12 @@ def test_an_invalid_cell_shows_no_number_in_any_format(published, run):
 def test_an_invalid_value_beats_a_non_comparable_profile(published, runs):
     _edit(runs / "smoke" / RUN / "eval_bpd.json", bpd=-0.5)
     inputs = TableInputs.from_params(PARAMS, profile="smoke", published=published)
-    assert _cell(TABLES[5](inputs), ROW5, "cifar10.bpd").status is Status.INVALID
+    assert _cell(TABLES["5"](inputs), ROW5, "cifar10.bpd").status is Status.INVALID
 
 
 def test_a_negative_per_level_term_keeps_its_verdict(published, run):
     _edit(run / "eval_bpd.json", bpd_per_resolution=[-1.0, 4.68])
-    cell = _cell(TABLES[5](_inputs(published)), ROW5, "cifar10.bpd")
+    cell = _cell(TABLES["5"](_inputs(published)), ROW5, "cifar10.bpd")
     assert (cell.status, cell.problems) == (Status.REPRODUCED, ())
 
 
@@ -261,7 +261,7 @@ def _extractor(verified: bool) -> dict[str, object]:
 
 def test_an_fid_of_unverified_weights_is_shown_but_never_compared(published, run):
     _edit(run / "fid" / "T0.9.json", extractor=_extractor(False))
-    table = TABLES[7](_inputs(published))
+    table = TABLES["7"](_inputs(published))
     cell = _cell(table, ROW7, "T0.90")
     assert (cell.status, cell.reproduced, cell.difference) == (Status.UNVERIFIED, 130.0, None)
     (note,) = [note for note in table.footnotes if note.startswith("unverified")]
@@ -269,14 +269,14 @@ def test_an_fid_of_unverified_weights_is_shown_but_never_compared(published, run
     assert f"{RUN}/fid/T0.9.json" in note
     assert "130.00 unverified; KID" in render(table, "markdown")
     summary = compare_all(_inputs(published))
-    assert [(ref.table, ref.column) for ref in summary.unverified] == [(7, "FID T=0.9")]
+    assert [(ref.table, ref.column) for ref in summary.unverified] == [("7", "FID T=0.9")]
     assert summary.counts[Status.UNVERIFIED] == 1
     assert not [ref for ref in summary.differing if ref.cell is cell]
 
 
 def test_an_fid_of_verified_weights_gets_its_verdict(published, run):
     _edit(run / "fid" / "T0.9.json", extractor=_extractor(True))
-    cell = _cell(TABLES[7](_inputs(published)), ROW7, "T0.90")
+    cell = _cell(TABLES["7"](_inputs(published)), ROW7, "T0.90")
     assert (cell.status, cell.unverified) == (Status.DIFFERS, None)
 
 

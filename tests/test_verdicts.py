@@ -56,7 +56,7 @@ def _inputs(published) -> TableInputs:
 
 
 def _build(number: int, published) -> Table:
-    return TABLES[number](_inputs(published))
+    return TABLES[str(number)](_inputs(published))
 
 
 def _cell(table: Table, row: str, column: str):
@@ -155,7 +155,7 @@ def test_summary_counts_unresolved_verdicts_apart(published, runs):
     _set_bpd(runs, 3.705, 0.004)
     summary = compare_all(_inputs(published))
     ((ref,),) = [summary.unresolved]
-    assert (ref.table, ref.row, ref.column) == (5, ROW5, "CIFAR10 bpd")
+    assert (ref.table, ref.row, ref.column) == ("5", ROW5, "CIFAR10 bpd")
     assert ref in summary.differing  # counted under its status too
     out = io.StringIO()
     Console(file=out, width=200).print(render_summary(summary))

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import PARAMS, PROFILE, console, user_errors
+from repro.layout import TABLE_IDS
 
 
 @click.command(name="params")
@@ -83,7 +84,7 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
 
 
 @click.command()
-@click.option("--id", "table_id", type=click.Choice(["5", "6", "7"]), required=True)
+@click.option("--id", "table_id", type=click.Choice(TABLE_IDS), required=True)
 @click.option(
     "--format",
     "fmt",
@@ -94,7 +95,8 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
 @click.option(
     "--write/--no-write",
     default=False,
-    help="Also write tables/<profile>/table<N>.md, .tex and .csv.",
+    help="Also write tables/<profile>/table<ID>.md, .tex and .csv (table_<name> for a table "
+    "the paper does not number).",
 )
 @PARAMS
 @PROFILE
@@ -119,11 +121,10 @@ def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str 
     params = load_params(params_path)
     # Refuses an unknown profile before any folder of it is checked or made.
     inputs = TableInputs.from_params(params, profile=profile or params.profile)
-    numbers = [int(table_id)]
     if write:
-        for path in table_paths(numbers, inputs.layout.tables):
+        for path in table_paths([table_id], inputs.layout.tables):
             check_writable(path)
-    (built,) = build_tables(inputs, numbers=numbers)
+    (built,) = build_tables(inputs, ids=[table_id])
     if write:
         write_tables([built], inputs.layout.tables)
     output = render(built, fmt)

@@ -24,22 +24,23 @@ from repro.tables.table6 import build_table6
 from repro.tables.table7 import build_table7
 
 TableBuilder = Callable[[TableInputs], Table]
-TABLES: dict[int, TableBuilder] = {5: build_table5, 6: build_table6, 7: build_table7}
+# One builder per id of repro.layout.TABLE_IDS (a test keeps the two equal).
+TABLES: dict[str, TableBuilder] = {"5": build_table5, "6": build_table6, "7": build_table7}
 
 
-def build_tables(inputs: TableInputs, *, numbers: Iterable[int] = tuple(TABLES)) -> list[Table]:
-    """Build the tables numbered ``numbers`` (default: all of :data:`TABLES`), in that order.
+def build_tables(inputs: TableInputs, *, ids: Iterable[str] = tuple(TABLES)) -> list[Table]:
+    """Build the tables ``ids`` (default: all of :data:`TABLES`), in that order.
 
     Raises:
-        ValueError: A number is not in :data:`TABLES` (a caller's bug: the CLI offers only those).
+        ValueError: An id is not in :data:`TABLES` (a caller's bug: the CLI offers only those).
         TableConfigError: params.yaml's experiments do not fit the published tables.
         ResultsError: A results file is malformed or belongs elsewhere.
     """
-    numbers = list(numbers)
-    unknown = [number for number in numbers if number not in TABLES]
+    ids = list(ids)
+    unknown = [table_id for table_id in ids if table_id not in TABLES]
     if unknown:
-        raise ValueError(f"no table {unknown[0]}; tables: {', '.join(map(str, TABLES))}")
-    return [TABLES[number](inputs) for number in numbers]
+        raise ValueError(f"no table {unknown[0]!r}; tables: {', '.join(TABLES)}")
+    return [TABLES[table_id](inputs) for table_id in ids]
 
 
 def compare_all(inputs: TableInputs) -> Summary:

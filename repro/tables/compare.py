@@ -326,7 +326,7 @@ def validity_notes(rows: Iterable[Row], *, runs: Path) -> list[str]:
 def finish_table(
     inputs: TableInputs,
     *,
-    number: int,
+    table_id: str,
     title: str,
     key_headers: tuple[str, ...],
     columns: tuple[Column, ...],
@@ -361,7 +361,7 @@ def finish_table(
     shared += validity_notes(rows, runs=inputs.layout.runs)
     shared += _provenance_footnotes(rows)
     return Table(
-        number=number,
+        id=table_id,
         title=title,
         profile=profile,
         key_headers=key_headers,

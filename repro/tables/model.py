@@ -108,7 +108,8 @@ class Table:
     cells whose :attr:`Cell.note` is that mark (one per experiment whose run they come from).
     """
 
-    number: int
+    id: str
+    """A key of :data:`repro.layout.TABLE_IDS`: the paper's number, or a name."""
     title: str
     profile: str
     key_headers: tuple[str, ...]

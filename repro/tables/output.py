@@ -8,22 +8,28 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from repro.files import atomic_destination
+from repro.layout import table_stem
 from repro.outputs import check_writable
 from repro.tables.model import Table
 from repro.tables.render import FILE_FORMATS, FORMATS
 
 
-def table_paths(numbers: Iterable[int], out_dir: Path) -> list[Path]:
-    """The files :func:`write_tables` writes for the tables numbered ``numbers``.
+def table_paths(table_ids: Iterable[str], out_dir: Path) -> list[Path]:
+    """The files :func:`write_tables` writes for the tables ``table_ids``.
 
     Args:
-        numbers: Table numbers.
+        table_ids: Keys of :data:`repro.layout.TABLE_IDS`.
         out_dir: The folder they go in.
 
     Returns:
-        ``table{N}.md``, ``.tex`` and ``.csv`` of each table, in that order.
+        ``table5.md``, ``.tex`` and ``.csv`` (:func:`repro.layout.table_stem`) of each table, in
+        that order.
     """
-    return [out_dir / f"table{number}.{suffix}" for number in numbers for suffix in FILE_FORMATS]
+    return [
+        out_dir / f"{table_stem(table_id)}.{suffix}"
+        for table_id in table_ids
+        for suffix in FILE_FORMATS
+    ]
 
 
 def write_tables(tables: Iterable[Table], out_dir: Path) -> list[Path]:
@@ -45,7 +51,7 @@ def write_tables(tables: Iterable[Table], out_dir: Path) -> list[Path]:
     """
     tables = list(tables)
     texts = [str(FORMATS[fmt](table)) for table in tables for fmt in FILE_FORMATS.values()]
-    paths = table_paths((table.number for table in tables), out_dir)
+    paths = table_paths((table.id for table in tables), out_dir)
     for path in paths:
         check_writable(path)
     for path, text in zip(paths, texts, strict=True):

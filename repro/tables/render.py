@@ -154,7 +154,7 @@ def _headers(table: Table) -> list[str]:
 
 
 def _title(table: Table) -> str:
-    return f"Table {table.number}: {table.title}"
+    return f"Table {table.id}: {table.title}" if table.id.isdigit() else table.title
 
 
 _MARKDOWN_SPECIALS = str.maketrans({char: f"\\{char}" for char in "\\*_|"})
@@ -226,7 +226,7 @@ def cell_record(table: Table, row_index: int, column_index: int) -> dict[str, An
     cell = row.cells[column_index]
     published = cell.published
     return {
-        "table": table.number,
+        "table": table.id,
         "group": row.group,
         "row": table.row_name(row),
         "column": table.columns[column_index].header,
@@ -276,7 +276,7 @@ def to_csv(table: Table) -> str:
 def to_json(table: Table) -> str:
     """Return the table as JSON: its header fields and one record per non-blank cell."""
     document = {
-        "table": table.number,
+        "table": table.id,
         "title": table.title,
         "profile": table.profile,
         "columns": [asdict(column) for column in table.columns],

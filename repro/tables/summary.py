@@ -25,10 +25,10 @@ from repro.tables.render import (
 
 @dataclass(frozen=True)
 class CellRef:
-    """A cell and where it sits: table number, row name and column header; ``note`` is the text
+    """A cell and where it sits: table id, row name and column header; ``note`` is the text
     of the footnote its mark refers to (what the value rests on), if any."""
 
-    table: int
+    table: str
     row: str
     column: str
     cell: Cell
@@ -68,7 +68,7 @@ def summarize(tables: Iterable[Table], *, profile: str, comparable: bool) -> Sum
     cells not run yet."""
     refs = [
         CellRef(
-            table.number,
+            table.id,
             table.row_name(row),
             column.header,
             cell,

@@ -181,7 +181,7 @@ def build_table5(inputs: TableInputs) -> Table:
     marks = [f"{mark} {meaning}." for mark, meaning in table5.marks.items()]
     return finish_table(
         inputs,
-        number=5,
+        table_id="5",
         title=table5.title,
         key_headers=("Model",),
         columns=tuple(

@@ -43,7 +43,7 @@ def build_table6(inputs: TableInputs) -> Table:
     ]
     return finish_table(
         inputs,
-        number=6,
+        table_id="6",
         title=table6.title,
         key_headers=("res", "ch", "bl"),
         columns=(Column("params", METRICS["params"].header),),

@@ -86,7 +86,7 @@ def build_table7(inputs: TableInputs) -> Table:
         notes.insert(1, _sizes_note(inputs, assigned))
     return finish_table(
         inputs,
-        number=7,
+        table_id="7",
         title=table7.title,
         key_headers=("Model",),
         columns=tuple(Column(f"T{t:.2f}", f"FID T={t:g}") for t in table7.temperatures),
