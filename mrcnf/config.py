@@ -91,7 +91,11 @@ class MRCNFConfig:
         blocks: ODE blocks per resolution.
         width: Hidden width of the velocity networks.
         transform: ``"unimodular"`` (MRCNF) or ``"haar"`` (the paper's ablation).
-        logit_alpha: Margin of the logit transform at the coarsest level.
+        logit_alpha: Margin of the logit transform at the coarsest level (and of the details'
+            with ``detail_logit``).
+        detail_logit: Also map every level's details into [0, 1] (y·c/4 + ½, clamped: y/2 + ½
+            for Haar) and take their logit, as the authors' code does for its Haar arm; off, a
+            conditional level's CNF models the details themselves (the paper's definition).
         conditioning: How a conditional level sees its coarse image x ∈ [0, 1]: ``"centred"``
             (2x − 1) or ``"raw"`` (x, as the authors' code).
         latent_noise: ``"standard"``: every level's latent is N(0, I); ``"multiresolution"``:
@@ -119,6 +123,7 @@ class MRCNFConfig:
     divergence: str = "hutchinson"
     conditioning: Conditioning = "centred"
     latent_noise: LatentNoise = "standard"
+    detail_logit: bool = False
     train_solver: SolverOptions = field(default_factory=SolverOptions)
     eval_solver: SolverOptions = field(default_factory=lambda: SolverOptions(atol=1e-5, rtol=1e-5))
 

@@ -162,10 +162,29 @@ class MRCNF(nn.Module):
             )
         inputs = []
         for level, (images, details) in enumerate(pyramids[:-1]):
-            log_det = self._log_abs_det * images[level + 1][0].numel()
-            inputs.append(_LevelInput(details[level], self._condition(images[level + 1]), log_det))
+            value, log_det = self._detail_input(details[level])
+            log_det = log_det + self._log_abs_det * images[level + 1][0].numel()
+            inputs.append(_LevelInput(value, self._condition(images[level + 1]), log_det))
         logits, logit_log_det = logit_transform(pyramids[-1][0][-1], self.config.logit_alpha)
         return [*inputs, _LevelInput(logits, None, logit_log_det)]
+
+    def _detail_input(self, details: Tensor) -> tuple[Tensor, Tensor | float]:
+        """A level's details as its CNF sees them, with the log-determinant of the mapping."""
+        if not self.config.detail_logit:
+            return details, 0.0
+        # |y| ≤ 4/c for pixels in [0, 1], so y·c/4 + ½ lies in [0, 1]; the clamp only catches
+        # rounding at the ends, where the logit's margin keeps the value finite.
+        quarter = get_transform(self.config.transform).detail_scale / 4
+        unit = (details * quarter + 0.5).clamp(0, 1)
+        logits, logit_log_det = logit_transform(unit, self.config.logit_alpha)
+        return logits, logit_log_det + details[0].numel() * math.log(quarter)
+
+    def _detail_output(self, value: Tensor) -> Tensor:
+        """Invert :meth:`_detail_input`: the details from what a level's CNF decodes."""
+        if not self.config.detail_logit:
+            return value
+        quarter = get_transform(self.config.transform).detail_scale / 4
+        return (inverse_logit_transform(value, self.config.logit_alpha) - 0.5) / quarter
 
     def _chosen_levels(self, levels: Sequence[int] | None) -> tuple[int, ...]:
         count = self.config.resolutions
@@ -272,8 +291,8 @@ class MRCNF(nn.Module):
         x = inverse_logit_transform(coarsest, self.config.logit_alpha)
         for level in reversed(range(self.config.resolutions - 1)):
             cond = self._condition(x)
-            detail = self.flows[level].inverse(outputs[level], solver=solver, cond=cond)
-            x = merge(x, detail, kind=self.config.transform)
+            decoded = self.flows[level].inverse(outputs[level], solver=solver, cond=cond)
+            x = merge(x, self._detail_output(decoded), kind=self.config.transform)
         return x
 
     def latent_shapes(self, height: int, width: int) -> list[tuple[int, int, int]]:
