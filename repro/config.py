@@ -20,8 +20,11 @@ from typing import Any
 
 import yaml
 
+from repro.datasets.errors import UnknownDatasetError
+from repro.datasets.registry import dataset_spec
 from repro.errors import ReproError
 from repro.experiment import (
+    CalibrationConfig,
     DataConfig,
     EvaluationConfig,
     Experiment,
@@ -36,7 +39,8 @@ from repro.experiment import (
     ValidationConfig,
 )
 from repro.levels import LevelError, check_progressive, trained_levels
-from repro.published import Table5, load_published
+from repro.ood.config import OodConfig
+from repro.published import Published, load_published, printed_hours
 from repro.schema import SchemaError, from_mapping
 
 PUBLISHED = "published"
@@ -45,13 +49,18 @@ PUBLISHED = "published"
 PUBLISHED_BEYOND_PARENT = "published_beyond_parent"
 # The profile that runs the paper's own settings (sizes and hours of the paper's models).
 PAPER_PROFILE = "paper"
-PROFILE_KEYS = ("comparable", "all", "experiments")
+# A profile overrides the experiments' sections (all, experiments), the calibration section and
+# the out-of-distribution detection's (ood).
+CALIBRATION = "calibration"
+OOD = "ood"
+PROFILE_KEYS = ("comparable", "all", "experiments", CALIBRATION, OOD)
 # Experiments that start from another's trained levels: DVC needs their parent's checkpoint as a
 # dependency of their stages, so they have their own section (and stages in dvc.yaml).
 PROGRESSIVE = "progressive_experiments"
 
 __all__ = [
     "PAPER_PROFILE",
+    "CalibrationConfig",
     "ConfigError",
     "DataConfig",
     "EvaluationConfig",
@@ -178,6 +187,53 @@ class Params:
         """
         return {i: self.experiment(i, profile=PAPER_PROFILE) for i in self.experiment_ids}
 
+    def calibration(self, profile: str | None = None) -> CalibrationConfig:
+        """The FID calibration's settings under a profile: the ``calibration`` section
+        deep-merged with the profile's own ``calibration`` key.
+
+        Raises:
+            ConfigError: Unknown profile, a missing, unknown or malformed value, or a patch size
+                that does not divide the images' side.
+        """
+        name = profile or self.profile
+        overrides = self._profile(name).get(CALIBRATION) or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{self.path}: profiles.{name}.{CALIBRATION} must be a mapping")
+        merged = _deep_merge(_require(self.raw, CALIBRATION, dict), overrides)
+        try:
+            settings = from_mapping(CalibrationConfig, merged, where=CALIBRATION)
+        except SchemaError as error:
+            raise ConfigError(f"{self.path}: {error}") from None
+        try:
+            side = settings.image_size or dataset_spec(settings.dataset).shape[-1]
+        except UnknownDatasetError as error:
+            raise ConfigError(f"{self.path}: '{CALIBRATION}.dataset': {error}") from None
+        for index, patch in enumerate(settings.patches):
+            if side % patch:
+                divisors = [k for k in range(1, side + 1) if side % k == 0]
+                raise ConfigError(
+                    f"{self.path}: '{CALIBRATION}.patches[{index}]' is {patch}, which does not "
+                    f"divide the {side}×{side} images: use {', '.join(map(str, divisors))}"
+                )
+        return settings
+
+    def ood(self, profile: str | None = None) -> OodConfig:
+        """The out-of-distribution detection's settings under a profile: the ``ood`` section
+        deep-merged with the profile's own ``ood`` key.
+
+        Raises:
+            ConfigError: Unknown profile, or a missing, unknown or malformed value.
+        """
+        name = profile or self.profile
+        overrides = self._profile(name).get(OOD) or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{self.path}: profiles.{name}.{OOD} must be a mapping")
+        merged = _deep_merge(_require(self.raw, OOD, dict), overrides)
+        try:
+            return from_mapping(OodConfig, merged, where=OOD)
+        except SchemaError as error:
+            raise ConfigError(f"{self.path}: {error}") from None
+
     def experiment(self, experiment_id: str, *, profile: str | None = None) -> Experiment:
         """Resolve and validate one experiment, its time budget in hours.
 
@@ -294,22 +350,29 @@ def _check_section(experiment: Experiment, *, progressive: bool) -> None:
 
 
 def _published_hours(experiment: Experiment) -> float:
-    """The GPU hours Table 5 prints for the experiment's cell."""
-    cell = experiment.paper.table5
-    hours = None if cell is None else _published_table5().hours(cell.model, cell.dataset)
+    """The GPU hours the paper prints for the experiment's cell: its Table 5 cell's, else its
+    transform-ablation cell's (the ablation has Table 5's layout)."""
+    published, paper = _published(), experiment.paper
+    cell, hours = None, None
+    if paper.table5 is not None:
+        cell = paper.table5
+        hours = published.table5.hours(cell.model, cell.dataset)
+    elif paper.ablation is not None:
+        cell = paper.ablation
+        hours = printed_hours(published.extras.ablation_transform, cell.model, cell.dataset)
     if hours is None:
-        where = "no paper.table5 cell" if cell is None else f"{cell.model} on {cell.dataset}"
+        where = "no paper cell" if cell is None else f"{cell.model} on {cell.dataset}"
         raise SchemaError(
-            f"experiments.{experiment.id}: training.time_budget_hours is 'published', but "
-            f"Table 5 prints no hours for it ({where}): set a number or null"
+            f"experiments.{experiment.id}: training.time_budget_hours is 'published', but the "
+            f"paper prints no hours for it ({where}): set a number or null"
         )
     return hours
 
 
 @functools.cache
-def _published_table5() -> Table5:
-    """Table 5 as published, read once however many experiments resolve their budget from it."""
-    return load_published().table5
+def _published() -> Published:
+    """The published numbers, read once however many experiments resolve their budget."""
+    return load_published()
 
 
 def _require(mapping: Mapping[str, Any], key: str, kind: type) -> Any:

@@ -28,8 +28,6 @@ from repro.runtime import generator, provenance
 
 NOISE_STREAM, PROBE_STREAM = 0, 1
 Dequantization = Literal["uniform", "bin_centre"]
-# Slots of a pass's summed vector: bpd, its square, velocity evaluations, then each level's term.
-_BPD, _SQUARES, _EVALUATIONS, _LEVELS = range(4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +50,26 @@ class BpdMeasurement:
     seconds: float
 
 
+@dataclasses.dataclass(frozen=True)
+class PerImageBpd:
+    """Each image's bits per dimension under one dequantisation.
+
+    Attributes:
+        bpd: float64 N, image i's bpd.
+        per_resolution: float64 N×S, image i's level terms, finest first (with 8 added, a row
+            sums to its bpd).
+        nfe_mean: Velocity evaluations per density evaluation of a batch.
+        seconds: Wall time of the pass (the slowest process's).
+    """
+
+    bpd: torch.Tensor
+    per_resolution: torch.Tensor
+    nfe_mean: float
+    seconds: float
+
+
 @torch.no_grad()
-def measure_bits_per_dim(
+def bits_per_dim_per_image(
     model: MRCNF,
     images: torch.Tensor,
     *,
@@ -63,14 +79,15 @@ def measure_bits_per_dim(
     device: torch.device,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
-) -> BpdMeasurement:
-    """Bits per dimension of images under one dequantisation, with the evaluation solver.
+) -> PerImageBpd:
+    """Each image's bits per dimension under one dequantisation, with the evaluation solver.
 
-    Batches are shared out between processes (:meth:`World.shard`) and their sums and sums of
-    squares added up, so the result does not depend on the number of processes. Each image's
-    uniform noise is its own (:func:`dequantize_images`), but the Hutchinson probes (drawn per
-    batch b from (seed, b), the same in every pass) and an adaptive solver's steps (shared by a
-    batch) depend on the batch size.
+    Batches are shared out between processes (:meth:`World.shard`); every image's values are
+    computed by one process and summed over all, so every process gets every image's values and
+    they do not depend on the number of processes. Each image's uniform noise is its own
+    (:func:`dequantize_images`), but the Hutchinson probes (drawn per batch b from (seed, b), the
+    same in every pass) and an adaptive solver's steps (shared by a batch) depend on the batch
+    size.
 
     Args:
         model: The model, evaluated in evaluation mode (its mode is restored afterwards) in its
@@ -84,11 +101,12 @@ def measure_bits_per_dim(
         world: The processes sharing the work.
 
     Returns:
-        The mean over the images, its standard error, the per-level terms, NFE and time.
+        Every image's bpd and level terms, the NFE and the time.
     """
     console = console if console and world.is_main else Console(quiet=True)
-    sums = torch.zeros(_LEVELS + model.config.resolutions, dtype=torch.float64)
-    seconds = 0.0
+    # Column 0: the bpd; then each level's term.
+    values = torch.zeros(len(images), 1 + model.config.resolutions, dtype=torch.float64)
+    evaluations, seconds = torch.zeros((), dtype=torch.float64), 0.0
     batches = list(enumerate(range(0, len(images), batch_size)))
     with _evaluation_mode(model), Progress(console=console, disable=console.quiet) as progress:
         ending = ", exact end" if model.config.eval_solver.exact_end else ""
@@ -97,16 +115,62 @@ def measure_bits_per_dim(
             pixels = images[start : start + batch_size]
             began = time.perf_counter()
             x = _dequantized(pixels, dequantization, seed=seed, first=start)
-            sums += _batch_sums(model, x, index=index, seed=seed, device=device)
+            values[start : start + len(pixels)], count = _batch_values(
+                model, x, index=index, seed=seed, device=device
+            )
+            evaluations += count
             seconds += time.perf_counter() - began
             progress.advance(task, len(pixels))
-    totals, count = world.sum(sums), len(images)
-    return BpdMeasurement(
-        bpd=totals[_BPD].item() / count,
-        standard_error=_standard_error(totals, count),
-        per_resolution=(totals[_LEVELS:] / count).tolist(),
-        nfe_mean=totals[_EVALUATIONS].item() / len(batches),
+    values = world.sum(values)
+    return PerImageBpd(
+        bpd=values[:, 0],
+        per_resolution=values[:, 1:],
+        nfe_mean=world.sum(evaluations).item() / len(batches),
         seconds=world.maximum(seconds),
+    )
+
+
+def measure_bits_per_dim(
+    model: MRCNF,
+    images: torch.Tensor,
+    *,
+    dequantization: Dequantization,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    console: Console | None = None,
+    world: World = SINGLE_PROCESS,
+) -> BpdMeasurement:
+    """Mean bits per dimension of images under one dequantisation, with the evaluation solver:
+    :func:`bits_per_dim_per_image`, averaged over the images (not over batches).
+
+    Args:
+        model: The model, evaluated in evaluation mode in its own floating-point type.
+        images: uint8 N×C×H×W images.
+        dequantization: ``uniform`` (each image's own noise) or ``bin_centre`` (u = 0.5).
+        batch_size: Images per batch.
+        seed: Seed of the dequantisation noise and Hutchinson probes.
+        device: Where to evaluate.
+        console: Where to show progress (None: quiet).
+        world: The processes sharing the work.
+
+    Returns:
+        The mean over the images, its standard error, the per-level terms, NFE and time.
+    """
+    measured = bits_per_dim_per_image(
+        model, images, dequantization=dequantization, batch_size=batch_size, seed=seed,
+        device=device, console=console, world=world,
+    )  # fmt: skip
+    count = len(images)
+    error = None
+    if count >= 2:
+        error = math.sqrt(measured.bpd.var(correction=1).item() / count)
+    return BpdMeasurement(
+        bpd=measured.bpd.mean().item(),
+        standard_error=error,
+        per_resolution=measured.per_resolution.mean(0).tolist(),
+        nfe_mean=measured.nfe_mean,
+        seconds=measured.seconds,
     )
 
 
@@ -225,33 +289,19 @@ def _eval_solver(model: MRCNF, solver: SolverOptions) -> Iterator[None]:
         model.config = config
 
 
-def _batch_sums(
+def _batch_values(
     model: MRCNF, x: torch.Tensor, *, index: int, seed: int, device: torch.device
-) -> torch.Tensor:
-    """One batch's sums, laid out as the slots above (float64, on the CPU)."""
-    sums = torch.zeros(_LEVELS + model.config.resolutions, dtype=torch.float64)
+) -> tuple[torch.Tensor, int]:
+    """One batch's values per image (bpd, then each level's term; float64, on the CPU) and its
+    velocity evaluations."""
     dtype = next(model.parameters()).dtype
     # Batch b's probes are the same in every pass, so that passes differ by their inputs alone.
     probes = generator(device, seed, PROBE_STREAM, index)
     model.reset_function_evaluations()
     density = model.density(x.to(device, dtype), generator=probes)
-    values = density.bits_per_dim().double().cpu()
-    sums[_BPD], sums[_SQUARES] = values.sum(), values.square().sum()
-    sums[_EVALUATIONS] = model.function_evaluations
-    sums[_LEVELS:] = torch.stack(density.bits_per_dim_terms()).double().sum(1).cpu()
-    return sums
-
-
-def _standard_error(totals: torch.Tensor, count: int) -> float | None:
-    """sqrt(sample variance / N) of N values, from the slots of their sum and sum of squares.
-
-    The variance is a difference of float64 sums: its relative rounding is near
-    1e-16 · mean² / variance, far below any digit shown.
-    """
-    if count < 2:
-        return None
-    variance = max(totals[_SQUARES].item() - totals[_BPD].item() ** 2 / count, 0.0) / (count - 1)
-    return math.sqrt(variance / count)
+    terms = torch.stack(density.bits_per_dim_terms(), dim=1)
+    values = torch.cat([density.bits_per_dim()[:, None], terms], dim=1)
+    return values.double().cpu(), model.function_evaluations
 
 
 def evaluate_run(

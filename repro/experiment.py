@@ -214,7 +214,8 @@ class FidConfig:
 
 @dataclass(frozen=True)
 class Table5Cell:
-    """The published Table 5 cell an experiment reproduces."""
+    """A published cell of bpd, params and hours an experiment reproduces: a row (model) and a
+    dataset, of Table 5 or of the transform ablation, which has Table 5's layout."""
 
     model: str
     dataset: str
@@ -225,6 +226,9 @@ class PaperCells:
     """Where an experiment's numbers appear in the paper."""
 
     table5: Table5Cell | None = None
+    ablation: Table5Cell | None = None
+    """Its cell of the transform ablation (Haar vs MRCNF, with and without multi-resolution
+    noise); the MRCNF rows with the noise are Table 5's experiments themselves."""
 
 
 @dataclass(frozen=True)
@@ -272,3 +276,32 @@ class Experiment:
             train_solver=self.solver.train,
             eval_solver=self.solver.eval,
         )
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """The FID calibration (docs/method.md §8): a dataset's test split, its pixels shuffled in
+    k×k patches, against its training split; no model is involved. That each patch size divides
+    the images' side is checked when ``params.yaml`` is read (``Params.calibration``).
+    """
+
+    dataset: str
+    patches: list[PositiveInt]
+    """Patch sides k; the images' own side is the unshuffled test split."""
+    seed: Seed
+    """Test image i is shuffled with its own permutation, drawn from seed + i."""
+    batch_size: BatchSize
+    """Images per Inception forward pass (does not change the features)."""
+    image_size: PositiveInt | None = None
+    """null: the dataset's native size."""
+    test_images: Annotated[int, FID_SAMPLES] | None = None
+    """The first this many test images (null: the whole test split)."""
+    reference_images: Annotated[int, Interval(low=2)] | None = None
+    """The first this many training images (null: the whole training split)."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if not self.patches:
+            raise ValueError("patches names no patch size: list at least one")
+        if len(set(self.patches)) != len(self.patches):
+            raise ValueError(f"patches lists a size twice: {self.patches}")

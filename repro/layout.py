@@ -15,7 +15,7 @@ CHECKPOINTS = ("last", "best")
 TABLES_ROOT = Path("tables")
 # Every table the suite rebuilds, in the order `repro compare` shows them: the paper's numbered
 # tables, then its further analyses (repro.tables.TABLES holds a builder for each).
-TABLE_IDS = ("5", "6", "7")
+TABLE_IDS = ("5", "6", "7", "ablation", "calibration", "ood")
 
 
 def table_stem(table_id: str) -> str:
@@ -98,6 +98,21 @@ class RunLayout:
         """Default stem of ``repro sample``'s output."""
         return self.root / "samples" / f"T{float(temperature)}"
 
+    @property
+    def shuffled_bpd(self) -> Path:
+        """The bpd of the test images shuffled in k×k patches (``repro eval shuffled-bpd``)."""
+        return self.root / "shuffled_bpd.json"
+
+    @property
+    def ood(self) -> Path:
+        """Out-of-distribution detection's result (``repro eval ood``)."""
+        return self.root / "ood.json"
+
+    @property
+    def ood_scores(self) -> Path:
+        """Every image's bpd, level terms and code length behind :attr:`ood` (``.npz``)."""
+        return self.root / "ood_scores.npz"
+
 
 @dataclass(frozen=True)
 class ProfileLayout:
@@ -124,3 +139,18 @@ class ProfileLayout:
     @property
     def fid_plot(self) -> Path:
         return self.tables / "fid_vs_temperature.png"
+
+    @property
+    def calibration(self) -> Path:
+        """The FID of the shuffled test split against the training split (``repro eval
+        calibration``)."""
+        return self.runs / "calibration" / "fid_shuffled.json"
+
+    @property
+    def shuffled_bpd_plot(self) -> Path:
+        """The Table 7 models' bpd of shuffled test images against the patch size."""
+        return self.tables / "shuffled_bpd.png"
+
+    def ood_histogram(self, experiment_id: str) -> Path:
+        """Histograms of one model's in- and out-of-distribution bpd and S (``repro eval ood``)."""
+        return self.tables / f"ood_{experiment_id}.png"

@@ -296,3 +296,103 @@ class ParamCounts(Result):
 
     def metrics(self) -> dict[str, float | int]:
         return {f"{r.resolutions}x{r.blocks}x{r.width}/c{r.channels}": r.params for r in self.rows}
+
+
+@dataclass(frozen=True)
+class ShuffledFid:
+    """FID and KID of the test images shuffled in ``patch``×``patch`` patches."""
+
+    patch: int
+    fid: float
+    kid_mean: float
+    kid_std: float
+
+
+@dataclass(frozen=True)
+class CalibrationResult(Result):
+    """The FID calibration (``calibration/fid_shuffled.json``): the test images shuffled in k×k
+    patches (image i by seed + i) against the training split, per k; metrics as ``fid_k4``."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid_mean", "kid_std")
+    profile: str
+    dataset: str
+    image_size: int
+    test_images: int
+    seed: int
+    patches: list[ShuffledFid]
+    reference: FidReference
+    extractor: FidExtractor
+    provenance: Provenance
+    settings: dict[str, Any]
+
+    def metrics(self) -> dict[str, float | int]:
+        return {f"{n}_k{e.patch}": getattr(e, n) for e in self.patches for n in self.METRICS}
+
+
+@dataclass(frozen=True)
+class ShuffledBpd:
+    """Uniform-dequantisation bpd of the test images shuffled in ``patch``×``patch`` patches."""
+
+    patch: int
+    bpd: float
+    bpd_standard_error: float | None
+    bpd_per_resolution: list[float]
+
+
+@dataclass(frozen=True)
+class ShuffledBpdResult(Result):
+    """A run's bpd of its test images shuffled as the calibration's (``shuffled_bpd.json``)."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ("bpd",)
+    experiment: str
+    profile: str
+    num_images: int
+    seed: int
+    patches: list[ShuffledBpd]
+    checkpoint: str
+    checkpoint_iteration: int
+    provenance: Provenance
+    settings: dict[str, Any]
+
+    def metrics(self) -> dict[str, float | int]:
+        return {f"{n}_k{e.patch}": getattr(e, n) for e in self.patches for n in self.METRICS}
+
+
+@dataclass(frozen=True)
+class OodSetScores:
+    """One out-of-distribution set (``name``, of ``repro.ood.sets``) filling the published
+    ``column``; auROCs with its images positive, of bpd, S = bpd − L(x) and each level's term."""
+
+    column: str
+    name: str
+    description: str
+    num_images: int
+    auroc_bpd: float
+    auroc_S: float
+    auroc_per_resolution: list[float]
+    bpd: float
+    code_length: float
+
+
+@dataclass(frozen=True)
+class OodResult(Result):
+    """Out-of-distribution detection by a run (``ood.json``; per image: ``ood_scores.npz``)."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ("auroc_bpd", "auroc_S", "bpd")
+    experiment: str
+    profile: str
+    dataset: str
+    num_images: int
+    bpd: float
+    code_length: float
+    bpd_per_resolution: list[float]
+    sets: list[OodSetScores]
+    codec: dict[str, str]
+    checkpoint: str
+    checkpoint_iteration: int
+    provenance: Provenance
+    settings: dict[str, Any]
+
+    def metrics(self) -> dict[str, float | int]:
+        named = {f"{m}_{s.column}": getattr(s, m) for s in self.sets for m in self.METRICS}
+        return {"bpd": self.bpd, **named}

@@ -9,6 +9,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_IMAGE_SIZE = 8
+# The FID calibration offline, at the tiny images' size against the first 32 training images.
+TINY_CALIBRATION = {
+    "dataset": "mnist",
+    "image_size": TINY_IMAGE_SIZE,
+    "patches": [1, 2, 4, TINY_IMAGE_SIZE],
+    "test_images": 12,
+    "reference_images": 32,
+    "batch_size": 12,
+}
 
 
 def tiny_profile(
@@ -39,7 +48,12 @@ def tiny_profile(
     }
     if fid is not None:
         overrides["fid"] = fid
-    return {"comparable": False, "all": overrides, "experiments": _progressive_sizes()}
+    return {
+        "comparable": False,
+        "all": overrides,
+        "experiments": _progressive_sizes(),
+        "calibration": TINY_CALIBRATION,
+    }
 
 
 def _progressive_sizes() -> dict[str, Any]:

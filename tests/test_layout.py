@@ -47,6 +47,14 @@ def test_dvc_stages_write_the_layouts_paths(layout: ProfileLayout) -> None:
         ("fid", "outs"): {run.fid_results},
         ("fid", "metrics"): {run.fid_metrics},
         ("fid_plot", "plots"): {layout.fid_plot},
+        ("calibration", "outs"): {layout.calibration},
+        ("calibration", "metrics"): {metrics_path(layout.calibration)},
+        ("shuffled_bpd", "outs"): {run.shuffled_bpd},
+        ("shuffled_bpd", "metrics"): {metrics_path(run.shuffled_bpd)},
+        ("shuffled_bpd_plot", "plots"): {layout.shuffled_bpd_plot},
+        ("ood", "outs"): {run.ood, run.ood_scores},
+        ("ood", "metrics"): {metrics_path(run.ood)},
+        ("ood", "plots"): {layout.ood_histogram("cifar10-1res")},
     }
     for (stage, section), paths in expected.items():
         assert _declared(stage, section) == paths, (stage, section)
@@ -63,6 +71,8 @@ def test_stages_that_read_a_run_depend_on_its_checkpoints(layout: ProfileLayout)
     checkpoints = layout.run("cifar10-1res").checkpoints
     assert checkpoints in _declared("eval_bpd", "deps")
     assert checkpoints in _declared("fid", "deps")
+    assert checkpoints in _declared("shuffled_bpd", "deps")
+    assert checkpoints in _declared("ood", "deps")
 
 
 @pytest.mark.parametrize(

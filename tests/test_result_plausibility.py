@@ -140,8 +140,10 @@ def test_an_impossible_value_makes_its_cell_invalid_and_never_a_verdict(
     (note,) = [note for note in table.footnotes if note.startswith("invalid:")]
     assert f"{run / file}: " in note and named in note and "never compared" in note
     summary = compare_all(_inputs(published))
-    assert [(ref.table, ref.row) for ref in summary.invalid] == [(str(number), row)]
-    assert summary.counts[Status.INVALID] == 1
+    # Table 5's small CIFAR10 run is also the ablation's MRCNF arm with multi-resolution noise.
+    invalid = [(ref.table, ref.row) for ref in summary.invalid if ref.table == str(number)]
+    assert invalid == [(str(number), row)]
+    assert {ref.cell.source for ref in summary.invalid} == {run / file}
     verdicts = (*summary.differing, *summary.unresolved)
     assert not [ref for ref in verdicts if ref.cell.source == run / file]
 

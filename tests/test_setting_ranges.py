@@ -26,7 +26,7 @@ from mrcnf.config import MRCNFConfig, SolverOptions
 from repro.cli import main
 from repro.cli.common import TEMPERATURE
 from repro.config import ConfigError, load_params
-from repro.experiment import TEMPERATURES, Experiment, FidConfig
+from repro.experiment import TEMPERATURES, CalibrationConfig, Experiment, FidConfig
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "cifar10-2res-small"
@@ -121,10 +121,14 @@ def test_the_walk_finds_the_settings_of_every_section() -> None:
     assert {"training.time_budget_hours", "data.limit_train", "model.logit_alpha"} <= keys
 
 
-ALL = SETTINGS + [setting for _, setting in LIBRARY]
+# The calibration's own section (params.yaml's `calibration`, overridden per profile).
+CALIBRATION = list(numeric_settings(CalibrationConfig, "calibration."))
+ALL = SETTINGS + [setting for _, setting in LIBRARY] + CALIBRATION
 
 
-@pytest.mark.parametrize("setting", ALL, ids=_ids(SETTINGS) + _library_ids(LIBRARY))
+@pytest.mark.parametrize(
+    "setting", ALL, ids=_ids(SETTINGS) + _library_ids(LIBRARY) + _ids(CALIBRATION)
+)
 def test_every_numeric_setting_declares_a_range(setting: NumericSetting) -> None:
     kind = setting.kind.__name__
     assert setting.interval is not None, (
@@ -188,6 +192,28 @@ def test_the_bounds_themselves_load(setting: NumericSetting, params_copy: Path) 
         for part in setting.key.split("."):
             loaded = getattr(loaded, part)
         assert loaded == ([value] if setting.in_list else value)
+
+
+def _calibration_with(path: Path, key: str, value: Any) -> CalibrationConfig:
+    """The smoke profile's calibration, from a copy of params.yaml that sets ``key``
+    (``calibration.<name>``) to ``value`` in the profile's own calibration key."""
+    raw = copy.deepcopy(REPO_PARAMS)
+    raw["profiles"][PROFILE]["calibration"][key.removeprefix("calibration.")] = value
+    path.write_text(yaml.dump(raw, Dumper=DUMPER, sort_keys=False))
+    return load_params(path).calibration(PROFILE)
+
+
+@pytest.mark.parametrize("setting", CALIBRATION, ids=_ids(CALIBRATION))
+def test_a_calibration_value_outside_its_range_is_refused_naming_the_key(
+    setting: NumericSetting, params_copy: Path
+) -> None:
+    for value, words in _bad_values(setting):
+        written = [value] if setting.in_list else value
+        with pytest.raises(ConfigError) as error:
+            _calibration_with(params_copy, setting.key, written)
+        message = str(error.value)
+        assert f"'{setting.key}" in message and words in message, (value, message)
+        assert "\n" not in message
 
 
 @pytest.mark.parametrize(("cls", "setting"), LIBRARY, ids=_library_ids(LIBRARY))

@@ -8,7 +8,10 @@ from typing import Any
 import click
 
 from repro.cli.bench import bench_command
+from repro.cli.calibration import calibration, shuffled_bpd, shuffled_bpd_plot
 from repro.cli.common import console
+from repro.cli.fid import fid_images
+from repro.cli.ood import ood
 from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
 from repro.cli.run import evaluate, sample, train
 
@@ -53,9 +56,14 @@ for command in (
     table,
     compare,
     plot,
+    shuffled_bpd_plot,
+    fid_images,
     assets,
     bench_command,
 ):
     main.add_command(command)
+
+for command in (calibration, shuffled_bpd, ood):
+    evaluate.add_command(command)
 
 __all__ = ["main"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -63,7 +64,7 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
         table.add_column(column, justify="right" if column in ("params", "trained") else "left")
     for experiment_id in params.experiment_ids:
         e = params.experiment(experiment_id, profile=profile)
-        cell, sizes = e.paper.table5, level_sizes(e)
+        sizes = level_sizes(e)
         trained = set(trained_levels(e))
         # A level is shown by the side of the image it yields; untrained levels in brackets.
         levels = " ".join(str(s) if i in trained else f"({s})" for i, s in enumerate(sizes))
@@ -78,9 +79,15 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
             f"{total:,}",
             f"{trained_params:,}",
             e.training.init_from or "",
-            "" if cell is None else f"Table 5: {cell.model}, {cell.dataset}",
+            _paper_cells(e.paper),
         )
     Console().print(table)
+
+
+def _paper_cells(paper: Any) -> str:
+    """Where an experiment's numbers appear in the paper, e.g. ``Table 5: …; ablation: …``."""
+    named = {"Table 5": paper.table5, "ablation": paper.ablation}
+    return "; ".join(f"{name}: {c.model}, {c.dataset}" for name, c in named.items() if c)
 
 
 @click.command()
@@ -102,7 +109,8 @@ def list_experiments(params_path: Path, profile: str | None) -> None:
 @PROFILE
 @user_errors
 def table(table_id: str, fmt: str, write: bool, params_path: Path, profile: str | None) -> None:
-    """Show Table 5, 6 or 7: every reproduced cell beside its published value.
+    """Show a table (5, 6, 7, or one of the paper's further analyses): every reproduced cell
+    beside its published value.
 
     A value its file holds that cannot be right (a negative bpd, FID or standard deviation, a
     NaN) is marked invalid, never compared; an FID of unverified Inception weights, unverified.

@@ -1,8 +1,9 @@
 """Datasets of the MRCNF experiments as uint8 image tensors.
 
 ``load_dataset(name, ...)`` returns :class:`ImageSplits` for any name in ``DATASETS``: ``mnist``,
-``cifar10``, ``imagenet32``, ``imagenet64`` and ``imagenet128``; ``DATASETS[name]`` is the
-:class:`DatasetSpec` with its display name, shape, image count and loader. Files live under
+``cifar10``, ``imagenet32``, ``imagenet64``, ``imagenet128``, and the out-of-distribution sets
+``svhn`` and ``tinyimagenet``; ``DATASETS[name]`` is the :class:`DatasetSpec` with its display
+name, shape, image count and loader. Files live under
 ``repro.paths.data_root()`` unless a root is given; see each loader module for its layout.
 
 Importing this package does not import torch: the names that need it are imported on first

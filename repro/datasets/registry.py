@@ -130,6 +130,22 @@ DATASETS: dict[str, DatasetSpec] = {
         module="repro.datasets.imagenet128",
         function="load_imagenet128",
     ),
+    # Out-of-distribution sets of the CIFAR10 models (docs/method.md §8). SVHN's official files
+    # have published md5 sums only (pinned in its loader, checked on download), no sha256.
+    "svhn": DatasetSpec(
+        display_name="SVHN",
+        shape=(3, 32, 32),
+        train_images=73_257,
+        module="repro.datasets.svhn",
+        function="load_svhn",
+    ),
+    "tinyimagenet": DatasetSpec(
+        display_name="TinyImageNet",
+        shape=(3, 64, 64),
+        train_images=100_000,
+        module="repro.datasets.tinyimagenet",
+        function="load_tiny_imagenet",
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from repro.published.data import (
     Table6Row,
     Table7,
     Table7Row,
+    printed_hours,
 )
 from repro.published.load import PUBLISHED_DIR, PublishedDataError, load_published
 
@@ -44,4 +45,5 @@ __all__ = [
     "Table7",
     "Table7Row",
     "load_published",
+    "printed_hours",
 ]

@@ -5,7 +5,7 @@ Kept apart from the loader so that code reading the numbers depends only on thes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 FAILS_TO_TRAIN = "x"
@@ -76,11 +76,16 @@ class Table5:
     def hours(self, model: str, dataset: str) -> float | None:
         """The GPU hours printed for a model's cell, or ``None`` where none are printed."""
         rows = [row for group in self.groups for row in group.rows] + list(self.imagenet128)
-        for row in rows:
-            cell = row.cells.get(dataset) if row.model == model else None
-            if cell is not None and isinstance(cell.hours, PrintedNumber):
-                return cell.hours.value
-        return None
+        return printed_hours(rows, model, dataset)
+
+
+def printed_hours(rows: Sequence[Table5Row], model: str, dataset: str) -> float | None:
+    """The GPU hours printed in a model's cell of rows laid out as Table 5's, or ``None``."""
+    for row in rows:
+        cell = row.cells.get(dataset) if row.model == model else None
+        if cell is not None and isinstance(cell.hours, PrintedNumber):
+            return cell.hours.value
+    return None
 
 
 @dataclass(frozen=True)

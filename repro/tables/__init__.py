@@ -1,4 +1,5 @@
-"""Tables 5-7 of the paper, rebuilt from run results beside the published numbers.
+"""Tables 5-7 of the paper and its further analyses, rebuilt from run results beside the
+published numbers.
 
 Reads only the result JSON under ``runs/<profile>/`` and ``tables/published/`` (never torch or
 the training code), so the tables can be rebuilt anywhere. Every builder of :data:`TABLES` takes
@@ -11,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from repro.results import ResultsError
+from repro.tables.ablation import build_ablation
+from repro.tables.calibration import build_calibration
 from repro.tables.compare import METRICS, TableConfigError
 from repro.tables.inputs import TableInputs
 from repro.tables.model import Cell, Column, Row, Status, Table
+from repro.tables.ood import build_ood
 from repro.tables.output import table_paths, write_tables
 from repro.tables.plausibility import Problem, result_problems, unverified_weights
 from repro.tables.render import FORMATS, render
@@ -25,7 +29,14 @@ from repro.tables.table7 import build_table7
 
 TableBuilder = Callable[[TableInputs], Table]
 # One builder per id of repro.layout.TABLE_IDS (a test keeps the two equal).
-TABLES: dict[str, TableBuilder] = {"5": build_table5, "6": build_table6, "7": build_table7}
+TABLES: dict[str, TableBuilder] = {
+    "5": build_table5,
+    "6": build_table6,
+    "7": build_table7,
+    "ablation": build_ablation,
+    "calibration": build_calibration,
+    "ood": build_ood,
+}
 
 
 def build_tables(inputs: TableInputs, *, ids: Iterable[str] = tuple(TABLES)) -> list[Table]:
@@ -72,6 +83,9 @@ __all__ = [
     "TableBuilder",
     "TableConfigError",
     "TableInputs",
+    "build_ablation",
+    "build_calibration",
+    "build_ood",
     "build_table5",
     "build_table6",
     "build_table7",

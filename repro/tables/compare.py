@@ -71,6 +71,13 @@ def _bin_centre(extras: Mapping[str, float | int | str]) -> str | None:
     return f"bin-centre {extras['bpd_bin_centre']:.3f}"
 
 
+def _ood_means(extras: Mapping[str, float | int | str]) -> str | None:
+    """The mean score of the in- and out-of-distribution images beside their auROC."""
+    if not {"score", "mean_in", "mean_out"} <= set(extras):
+        return None
+    return f"mean {extras['score']} {extras['mean_in']:.2f} in, {extras['mean_out']:.2f} out"
+
+
 def _millions_as_printed(count: float, printed: PrintedNumber) -> float:
     """Round an exact count to millions at the printed precision (half up, as people round)."""
     quantum = Decimal(1).scaleb(-printed.decimals)
@@ -119,6 +126,16 @@ METRICS: dict[str, Metric] = {
         compared=_as_is,
         detail=_kid,
         uncertainty="FID: its standard deviation over disjoint seed sets of samples",
+    ),
+    "auroc": Metric(
+        header="auROC",
+        rule="|ΔauROC| ≤ {:g}",
+        tolerance="auroc_absolute",
+        relative=False,
+        value_format="{:.3f}",
+        difference_format="{:+.3f}",
+        compared=_as_is,
+        detail=_ood_means,
     ),
 }
 

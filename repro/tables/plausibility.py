@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repro.results import BpdResult, FidResult, Result
+from repro.results import (
+    BpdResult,
+    CalibrationResult,
+    FidResult,
+    Result,
+    ShuffledBpd,
+    ShuffledFid,
+)
 
 # sqrtm's rounding leaves the FID of two identical feature sets a hair below zero.
 FID_ROUNDING = 1e-6
@@ -42,7 +49,8 @@ class _Floor:
 
 
 # Per-level bpd terms (bpd_per_resolution) may be negative: only their sum plus 8 may not.
-_FLOORS: dict[type[Result], tuple[_Floor, ...]] = {
+# Per-patch entries of the calibration and shuffled-bpd results are checked one by one.
+_FLOORS: dict[type, tuple[_Floor, ...]] = {
     BpdResult: (
         *(
             _Floor(name, 0.0, "a total bpd")
@@ -57,6 +65,14 @@ _FLOORS: dict[type[Result], tuple[_Floor, ...]] = {
         _Floor("kid_std", 0.0, "a standard deviation"),
         _Floor("fid_spread", 0.0, "a spread over seed sets"),
     ),
+    ShuffledFid: (
+        _Floor("fid", -FID_ROUNDING, "an FID"),
+        _Floor("kid_std", 0.0, "a standard deviation"),
+    ),
+    ShuffledBpd: (
+        _Floor("bpd", 0.0, "a total bpd"),
+        _Floor("bpd_standard_error", 0.0, "a standard error"),
+    ),
 }
 
 
@@ -69,7 +85,7 @@ def _numbers(name: str, value: Any) -> list[tuple[str, float]]:
     return []
 
 
-def result_problems(result: Result) -> tuple[str, ...]:
+def result_problems(result: Result | ShuffledFid | ShuffledBpd) -> tuple[str, ...]:
     """The values of a result that cannot be right, each named with its field; empty if none.
 
     Impossible are: any number of the result's own fields that is not finite (NaN, infinity), a
@@ -78,7 +94,7 @@ def result_problems(result: Result) -> tuple[str, ...]:
     behind the tables, ``repro compare`` and the FID plot.
 
     Args:
-        result: A result as read (or built in memory).
+        result: A result as read (or built in memory), or one per-patch entry of one.
 
     Returns:
         One phrase per impossible value, e.g. ``"bpd is -1.5 (a total bpd cannot be below 0)"``.
@@ -95,7 +111,7 @@ def result_problems(result: Result) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def unverified_weights(result: FidResult) -> str | None:
+def unverified_weights(result: FidResult | CalibrationResult) -> str | None:
     """Why an FID cannot be trusted to match the paper's protocol, or ``None`` if it can.
 
     Args:

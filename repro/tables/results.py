@@ -25,12 +25,17 @@ from repro.layout import ProfileLayout
 from repro.published import PAPER_CHANNELS
 from repro.results import (
     BpdResult,
+    CalibrationResult,
     FidResult,
     Judgement,
+    OodResult,
     ParamCounts,
     Provenance,
     Result,
     ResultsError,
+    ShuffledBpd,
+    ShuffledBpdResult,
+    ShuffledFid,
     TrainSummary,
 )
 from repro.tables.plausibility import Problem, result_problems, unverified_weights
@@ -238,6 +243,11 @@ class Results:
             unverified=unverified_weights(result),
         )
 
+    def ood(self, experiment: str) -> OodResult | None:
+        """A run's out-of-distribution detection result as read (every set's auROCs), or
+        ``None`` if not computed; :mod:`repro.tables.ood` turns it into measurements."""
+        return self._run_result(experiment, self.layout.run(experiment).ood, OodResult)
+
     def param_count(self, *, resolutions: int, blocks: int, width: int) -> Measurement | None:
         """The exact parameter count of the paper's (RGB) model of this size, or ``None``.
 
@@ -264,6 +274,76 @@ class Results:
             )
         # Kept an int: a parameter count is exact and should print without a decimal point.
         return Measurement(matches[0].params, path, counts.provenance) if matches else None
+
+    def calibration_fid(self, patch: int) -> Measurement | None:
+        """The FID calibration's FID of the test split shuffled in ``patch``×``patch`` patches,
+        or ``None`` if it was not computed (or not for that patch size).
+
+        Its extras hold the KID, the dataset, the image side (``image_size``: that patch size
+        leaves the images unshuffled) and the images compared (``test_images``,
+        ``reference_images``).
+
+        Raises:
+            ResultsError: Also when the file lists the patch size twice.
+        """
+        path = self.layout.calibration
+        result = self._read(path, CalibrationResult)
+        entry = None if result is None else _patch_entry(path, result.patches, patch)
+        if result is None or entry is None:
+            return None
+        extras = {
+            "kid_mean": entry.kid_mean,
+            "kid_std": entry.kid_std,
+            "dataset": result.dataset,
+            "image_size": result.image_size,
+            "test_images": result.test_images,
+            "reference_images": result.reference.count,
+        }
+        return Measurement(
+            entry.fid,
+            path,
+            result.provenance,
+            extras,
+            problems=_problems(path, result) + _entry_problems(path, entry),
+            unverified=unverified_weights(result),
+        )
+
+    def shuffled_bpd(self, experiment: str, patch: int) -> Measurement | None:
+        """A run's bpd of its test images shuffled in ``patch``×``patch`` patches, or ``None``
+        if it was not computed (or not for that patch size).
+
+        Raises:
+            ResultsError: Also when the file lists the patch size twice.
+        """
+        path = self.layout.run(experiment).shuffled_bpd
+        result = self._run_result(experiment, path, ShuffledBpdResult)
+        entry = None if result is None else _patch_entry(path, result.patches, patch)
+        if result is None or entry is None:
+            return None
+        extras = {"num_images": result.num_images, "checkpoint": result.checkpoint}
+        return Measurement(
+            entry.bpd,
+            path,
+            result.provenance,
+            extras,
+            standard_error=entry.bpd_standard_error,
+            problems=_problems(path, result) + _entry_problems(path, entry),
+        )
+
+
+def _patch_entry(
+    path: Path, entries: list[ShuffledFid] | list[ShuffledBpd], patch: int
+) -> ShuffledFid | ShuffledBpd | None:
+    """The entry of one patch size in a per-patch result (None: not computed)."""
+    matches = [entry for entry in entries if entry.patch == patch]
+    if len(matches) > 1:
+        raise ResultsError(f"{path}: patches list k = {patch} {len(matches)} times; list it once")
+    return matches[0] if matches else None
+
+
+def _entry_problems(path: Path, entry: ShuffledFid | ShuffledBpd) -> tuple[Problem, ...]:
+    """The impossible values of one patch size's entry, named with its k."""
+    return tuple(Problem(path, f"k={entry.patch}: {text}") for text in result_problems(entry))
 
 
 def _problems(path: Path, result: Result) -> tuple[Problem, ...]:

@@ -19,8 +19,8 @@ _IMAGENET128_GROUP = "ImageNet 128×128 (printed as a separate table beside Tabl
 _BLANK = PublishedCell()
 
 
-class _Section(NamedTuple):
-    """A group of rows and the datasets experiments may fill in it."""
+class Section(NamedTuple):
+    """A group of rows laid out as Table 5's and the datasets experiments may fill in it."""
 
     name: str
     rows: tuple[Table5Row, ...]
@@ -54,7 +54,7 @@ _BPD_NOTE = (
     "the bin-centre bpd beside it is the one the authors' code logged and chose checkpoints by. "
     "Which of the two the paper prints is not stated."
 )
-_PARAMS_NOTE = (
+PARAMS_NOTE = (
     "Reproduced params: the exact count of the constructed model, rounded to millions at the "
     "printed precision before comparing."
 )
@@ -66,7 +66,7 @@ def _spent_budget(cell: Cell) -> bool:
     return bool(stops) and all(stop == "time_budget" for stop in stops)
 
 
-def _notes(sections: list[_Section], rows: list[Row]) -> list[str]:
+def run_footnotes(sections: list[Section], rows: list[Row]) -> list[str]:
     """Footnotes drawn from the data: row notes, where hours were measured, time-budget stops,
     and what the bin-centre bpd beside ours is (where it is shown)."""
     notes = [f"{r.model}: {r.note}." for section in sections for r in section.rows if r.note]
@@ -113,7 +113,7 @@ def _with_run_notes(inputs: TableInputs, rows: list[Row]) -> tuple[list[Row], di
 
 def _row_cells(
     row: Table5Row,
-    section: _Section,
+    section: Section,
     *,
     datasets: tuple[str, ...],
     assigned: Mapping[Any, str],
@@ -139,15 +139,67 @@ def _row_cells(
     return tuple(cells)
 
 
-def _assigned(inputs: TableInputs, sections: list[_Section]) -> dict[Any, str]:
-    """(model, dataset) -> the experiment whose ``paper.table5`` names that published cell."""
+def _assigned(
+    inputs: TableInputs, sections: list[Section], *, paper_cell: str, table: str
+) -> dict[Any, str]:
+    """(model, dataset) -> the experiment whose ``paper.<paper_cell>`` names that published cell."""
     published = {(r.model, d) for s in sections for r in s.rows for d in s.datasets}
     claims = [
-        (f"experiments.{experiment}.paper.table5", experiment, (cell.model, cell.dataset))
+        (f"experiments.{experiment}.paper.{paper_cell}", experiment, (cell.model, cell.dataset))
         for experiment, spec in inputs.experiments.items()
-        if (cell := spec.paper.table5) is not None
+        if (cell := getattr(spec.paper, paper_cell)) is not None
     ]
-    return assign_cells(claims, table="Table 5", published=published)
+    return assign_cells(claims, table=table, published=published)
+
+
+def cell_rows(
+    inputs: TableInputs,
+    sections: list[Section],
+    *,
+    datasets: tuple[str, ...],
+    paper_cell: str,
+    table: str,
+) -> tuple[list[Row], dict[str, str]]:
+    """Rows of bpd, params and hours cells per dataset, ours beside the printed ones, each
+    experiment's cells marked with the footnote on what they rest on.
+
+    Args:
+        inputs: What the table is built from.
+        sections: The published rows, grouped.
+        datasets: The datasets whose cells each row has, in order.
+        paper_cell: The field of an experiment's ``paper`` settings naming its cell
+            (``table5``, ``ablation``).
+        table: The table's name, for messages.
+
+    Returns:
+        The rows, and mark -> footnote.
+
+    Raises:
+        TableConfigError: An experiment names no published cell, or two name the same one.
+        ResultsError: A results file is malformed or belongs elsewhere.
+    """
+    assigned = _assigned(inputs, sections, paper_cell=paper_cell, table=table)
+
+    def measure(metric: str, experiment: str) -> Measurement | None:
+        return _MEASURES[metric](inputs, experiment)
+
+    make = partial(make_cell, inputs)
+    cells_of = partial(_row_cells, datasets=datasets, assigned=assigned, measure=measure, make=make)
+    rows = [
+        Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
+        for section in sections
+        for row in section.rows
+    ]
+    return _with_run_notes(inputs, rows)
+
+
+def cell_columns(datasets: tuple[str, ...]) -> tuple[Column, ...]:
+    """bpd, params and hours columns of each dataset."""
+    return tuple(
+        Column(f"{d}.{m}", f"{DATASETS[d].display_name} {METRICS[m].header}")
+        for d in datasets
+        for m in CELL_METRICS
+    )
 
 
 def build_table5(inputs: TableInputs) -> Table:
@@ -161,22 +213,10 @@ def build_table5(inputs: TableInputs) -> Table:
     """
     table5 = inputs.published.table5
     datasets = (*table5.datasets, IMAGENET128)
-    sections = [_Section(group.name, group.rows, table5.datasets) for group in table5.groups]
-    sections.append(_Section(_IMAGENET128_GROUP, table5.imagenet128, (IMAGENET128,)))
-    assigned = _assigned(inputs, sections)
-
-    def measure(metric: str, experiment: str) -> Measurement | None:
-        return _MEASURES[metric](inputs, experiment)
-
-    make = partial(make_cell, inputs)
-    cells_of = partial(_row_cells, datasets=datasets, assigned=assigned, measure=measure, make=make)
-    rows, cell_notes = _with_run_notes(
-        inputs,
-        [
-            Row(labels=(row.model,), cells=cells_of(row, section), group=section.name)
-            for section in sections
-            for row in section.rows
-        ],
+    sections = [Section(group.name, group.rows, table5.datasets) for group in table5.groups]
+    sections.append(Section(_IMAGENET128_GROUP, table5.imagenet128, (IMAGENET128,)))
+    rows, cell_notes = cell_rows(
+        inputs, sections, datasets=datasets, paper_cell="table5", table="Table 5"
     )
     marks = [f"{mark} {meaning}." for mark, meaning in table5.marks.items()]
     return finish_table(
@@ -184,12 +224,8 @@ def build_table5(inputs: TableInputs) -> Table:
         table_id="5",
         title=table5.title,
         key_headers=("Model",),
-        columns=tuple(
-            Column(f"{d}.{m}", f"{DATASETS[d].display_name} {METRICS[m].header}")
-            for d in datasets
-            for m in CELL_METRICS
-        ),
+        columns=cell_columns(datasets),
         rows=rows,
-        footnotes=[*marks, *_notes(sections, rows), _PARAMS_NOTE],
+        footnotes=[*marks, *run_footnotes(sections, rows), PARAMS_NOTE],
         cell_notes=cell_notes,
     )
