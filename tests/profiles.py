@@ -19,6 +19,9 @@ TINY_CALIBRATION = {
     "batch_size": 12,
 }
 
+# Out-of-distribution sets made offline from the tiny test images (as the smoke profile's).
+TINY_OOD = {"datasets": ["inverted", "noise"], "batch_size": 32}
+
 
 def tiny_profile(
     *,
@@ -53,6 +56,7 @@ def tiny_profile(
         "all": overrides,
         "experiments": _progressive_sizes(),
         "calibration": TINY_CALIBRATION,
+        "ood": TINY_OOD,
     }
 
 
