@@ -104,7 +104,7 @@ def test_projection_falls_back_to_the_adjoint_method_when_direct_does_not_fit() 
     rows = project([SMOKE], published_hours={SMOKE.id: 19.79}, device=torch.device("cpu"))
     row = rows[SMOKE.id]
     assert row["path"] == "adjoint" and row["published_hours"] == 19.79
-    assert row["schedule_iterations"] == 40  # the smoke profile's max_iterations
+    assert row["schedule_iterations"] == SMOKE.training.max_iterations
     seconds = row["seconds_per_iteration"]
     assert row["iterations_in_published_hours"] == int(19.79 * 3600 / seconds)
     assert row["hours"] == pytest.approx(
