@@ -29,6 +29,7 @@ _EXPORTS = {
     "MRCNF": "model",
     "Density": "model",
     "count_parameters": "model",
+    "PerSampleExecution": "per_sample",
     "TRANSFORMS": "transform",
     "merge": "transform",
     "split": "transform",

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
 from mrcnf.config import PER_SAMPLE, MRCNFSettingError, SolverOptions
-from mrcnf.per_sample import odeint_per_sample
+from mrcnf.per_sample import EAGER, PerSampleExecution, odeint_per_sample
 from mrcnf.velocity import VelocityField
 
 Divergence = Callable[
@@ -199,6 +199,7 @@ def integrate(
     *,
     solver: SolverOptions,
     reverse: bool = False,
+    execution: PerSampleExecution = EAGER,
 ) -> tuple[Tensor, ...]:
     """Integrate one block over [0, 1] (or [1, 0] when ``reverse``) and return the final state.
 
@@ -213,6 +214,7 @@ def integrate(
         state: ``(z,)``, ``(z, Δ)`` or ``(z, Δ, kinetic, jacobian_frobenius)``.
         solver: Solver settings.
         reverse: Integrate from noise to data (sampling).
+        execution: How the per-sample solver runs its steps (its result does not depend on it).
 
     Returns:
         The state at the end of the interval.
@@ -227,7 +229,7 @@ def integrate(
         t0, t1 = (1.0, 0.0) if reverse else (0.0, 1.0)
         rhs = lambda t, value: dynamics(t, (value,))[0]  # noqa: E731
         tolerances = dict(atol=solver.atol, rtol=solver.rtol, first_step=solver.first_step)
-        return (odeint_per_sample(rhs, z, t0=t0, t1=t1, **tolerances),)
+        return (odeint_per_sample(rhs, z, t0=t0, t1=t1, execution=execution, **tolerances),)
     times = torch.tensor([1.0, 0.0] if reverse else [0.0, 1.0], device=z.device, dtype=z.dtype)
     options, adjoint_options = _torchdiffeq_options(
         solver, times, density_state=len(state) > 2, reverse=reverse
@@ -321,9 +323,16 @@ class CNF(nn.Module):
             for _ in self.blocks
         ]
 
-    def inverse(self, z: Tensor, *, solver: SolverOptions, cond: Tensor | None = None) -> Tensor:
+    def inverse(
+        self,
+        z: Tensor,
+        *,
+        solver: SolverOptions,
+        cond: Tensor | None = None,
+        execution: PerSampleExecution = EAGER,
+    ) -> Tensor:
         """Map latent to data by integrating every block backwards in time, last block first."""
         for block in reversed(self.blocks):
             block.cond = cond
-            (z,) = integrate(block, (z,), solver=solver, reverse=True)
+            (z,) = integrate(block, (z,), solver=solver, reverse=True, execution=execution)
         return z

@@ -28,6 +28,7 @@ from mrcnf.likelihood import (
     multiresolution_noise_scales,
     normal_log_prob,
 )
+from mrcnf.per_sample import EAGER, PerSampleExecution
 from mrcnf.transform import get_transform, merge, split
 
 
@@ -270,13 +271,20 @@ class MRCNF(nn.Module):
         """:meth:`density`, so that wrappers such as DistributedDataParallel can call the model."""
         return self.density(x, regularize=regularize, generator=generator, levels=levels)
 
-    def sample(self, latents: Sequence[Tensor], *, solver: SolverOptions | None = None) -> Tensor:
+    def sample(
+        self,
+        latents: Sequence[Tensor],
+        *,
+        solver: SolverOptions | None = None,
+        execution: PerSampleExecution = EAGER,
+    ) -> Tensor:
         """Decode latents (finest first, as :attr:`Density.latents`) into continuous images.
 
         Args:
             latents: One B×… latent z_s per level; each is divided by σ_s
                 (:attr:`latent_scales`) before its CNF is inverted.
             solver: Overrides the current mode's solver (e.g. the per-sample solver).
+            execution: How the per-sample solver runs its steps (the images do not depend on it).
 
         Returns:
             B×C×H×W images, approximately in [0, 1] and not clamped, so that
@@ -287,11 +295,13 @@ class MRCNF(nn.Module):
         solver = solver or self.solver
         # Undo the fixed scale after each level's CNF: u_s = z_s / σ_s.
         outputs = [z / scale for z, scale in zip(latents, self.latent_scales, strict=True)]
-        coarsest = self.flows[-1].inverse(outputs[-1], solver=solver)
+        coarsest = self.flows[-1].inverse(outputs[-1], solver=solver, execution=execution)
         x = inverse_logit_transform(coarsest, self.config.logit_alpha)
         for level in reversed(range(self.config.resolutions - 1)):
             cond = self._condition(x)
-            decoded = self.flows[level].inverse(outputs[level], solver=solver, cond=cond)
+            decoded = self.flows[level].inverse(
+                outputs[level], solver=solver, cond=cond, execution=execution
+            )
             x = merge(x, self._detail_output(decoded), kind=self.config.transform)
         return x
 

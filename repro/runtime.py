@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata
 import os
 import subprocess
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -53,6 +55,23 @@ def configure_numerics(*, tf32: bool, autotune: bool = True) -> None:
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = autotune
+
+
+@contextlib.contextmanager
+def untuned_convolutions() -> Iterator[None]:
+    """cuDNN without autotuning and with deterministic algorithms, for the duration.
+
+    Autotuning times the algorithms anew in every process and for every shape, so its choice (and
+    the rounding of the result) can change with the batch size or between runs; sampling needs
+    an image to depend on its seed alone.
+    """
+    benchmark, deterministic = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+        torch.backends.cudnn.deterministic = deterministic
 
 
 def synchronize(device: torch.device) -> None:

@@ -13,6 +13,7 @@ from torchvision.utils import save_image
 
 from mrcnf import MRCNF, SolverOptions, quantize
 from mrcnf.config import PER_SAMPLE
+from mrcnf.per_sample import EAGER, PerSampleExecution
 from repro.config import Experiment
 from repro.distributed import SINGLE_PROCESS, World
 from repro.errors import ReproError
@@ -20,6 +21,12 @@ from repro.experiment import FID_SAMPLES, TEMPERATURES
 from repro.files import atomic_destination
 from repro.layout import RunLayout
 from repro.models import load_model
+from repro.runtime import untuned_convolutions
+
+# On CUDA the per-sample solver replays its steps as CUDA graphs, asking the host whether every
+# sample has finished once per four steps: fewer synchronisations, at most three zero-size steps
+# too many per solve. [decision] The count is a guess until measured (docs/performance.md).
+CUDA_SAMPLING = PerSampleExecution(steps_per_check=4, cuda_graph=True)
 
 
 class SamplingSettingError(ReproError):
@@ -55,28 +62,37 @@ def generate_images(
     device: torch.device,
     console: Console | None = None,
     world: World = SINGLE_PROCESS,
+    execution: PerSampleExecution | None = None,
 ) -> torch.Tensor:
     """Decode one image per seed with the evaluation tolerances, each sample on its own steps.
 
-    Image i depends on ``seeds[i]`` only, not on ``batch_size``, on the other seeds, or on how
-    many processes share the work (each decodes its :meth:`World.shard` of the seeds).
+    Image i depends on ``seeds[i]`` only, not on ``batch_size``, on the other seeds, on how many
+    processes share the work (each decodes its :meth:`World.shard` of the seeds), or on
+    ``execution``. cuDNN runs untuned (:func:`~repro.runtime.untuned_convolutions`) meanwhile.
+
+    Args:
+        execution: How the solver runs its steps; ``None``: :data:`CUDA_SAMPLING` on CUDA, one
+            step at a time elsewhere.
 
     Returns:
         uint8 N×C×H×W images on the CPU, all of them on every process.
     """
     solve = model.config.eval_solver
     solver = SolverOptions(method=PER_SAMPLE, atol=solve.atol, rtol=solve.rtol)
+    if execution is None:
+        execution = CUDA_SAMPLING if device.type == "cuda" else EAGER
     console = console if console and world.is_main else Console(quiet=True)
     mine = world.shard(list(seeds))
     images = []
-    with Progress(console=console, disable=console.quiet) as progress:
+    with untuned_convolutions(), Progress(console=console, disable=console.quiet) as progress:
         task = progress.add_task(f"sample T={temperature}", total=len(mine))
         for start in range(0, len(mine), batch_size):
             chunk = mine[start : start + batch_size]
             latents = model.prior_latents(
                 chunk, height=height, width=width, temperature=temperature, device=device
             )
-            images.append(quantize(model.sample(latents, solver=solver)).cpu())
+            decoded = model.sample(latents, solver=solver, execution=execution)
+            images.append(quantize(decoded).cpu())
             progress.advance(task, len(chunk))
     channels = model.config.channels
     local = (

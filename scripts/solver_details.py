@@ -22,25 +22,15 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from mrcnf import MRCNF, SolverOptions, dequantize
+from repro.bench.images import structured
 from repro.config import Experiment, load_params
 from repro.datasets.registry import image_shape
 from repro.eval_bpd import evaluate_bits_per_dim
 from repro.models import build_model
 from repro.optimization import optimization_step
 from repro.runtime import synchronize
-
-
-def synthetic_images(count: int, shape: tuple[int, int, int], *, seed: int) -> torch.Tensor:
-    """uint8 images with structure at every scale: upsampled coarse noise plus fine noise."""
-    generator = torch.Generator().manual_seed(seed)
-    channels, height, width = shape
-    coarse = torch.rand(count, channels, height // 4, width // 4, generator=generator)
-    smooth = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
-    fine = 0.1 * torch.randn(count, channels, height, width, generator=generator)
-    return ((smooth + fine).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def with_solvers(model: MRCNF, *, train: SolverOptions, evaluation: SolverOptions) -> None:
@@ -59,7 +49,7 @@ def train_briefly(
     synchronize(device)
     began = time.perf_counter()
     for iteration in range(iterations):
-        pixels = synthetic_images(batch, shape, seed=iteration)
+        pixels = structured(batch, shape, seed=iteration)
         x = dequantize(pixels, generator=torch.Generator().manual_seed(iteration)).to(device)
         optimization_step(model, optimizer, x, experiment=experiment, iteration=iteration)
     synchronize(device)
@@ -92,7 +82,7 @@ def main() -> None:
     print(f"{args.experiment}: {args.iterations} iterations, {seconds:.3f} s per iteration")
 
     shape = image_shape(experiment.data)
-    batch = dequantize(synthetic_images(experiment.training.batch_size, shape, seed=-1)).to(device)
+    batch = dequantize(structured(experiment.training.batch_size, shape, seed=-1)).to(device)
     pinned = experiment.solver.train.first_step
     nfe = {
         "first_step_pinned": pinned,
@@ -101,7 +91,7 @@ def main() -> None:
     }
     with_solvers(model, train=experiment.solver.train, evaluation=experiment.solver.eval)
 
-    test = synthetic_images(args.images, shape, seed=10**6)
+    test = structured(args.images, shape, seed=10**6)
     settings = dict(batch_size=experiment.evaluation.batch_size, seed=0, device=device)
     measured = evaluate_bits_per_dim(model, test, **settings)
     reference_solver = SolverOptions(method="dopri5", atol=1e-9, rtol=1e-9)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 from mrcnf import MRCNF, MRCNFConfig, dequantize
 from repro.bench import (
@@ -19,7 +21,13 @@ from repro.bench import (
     projected_hours,
     velocity_flops,
 )
+from repro.bench.images import IMAGES
+from repro.bench.measure import Workload
 from repro.bench.run import BenchSettingError
+from repro.bench.variants import bench_model, checkpoint_weights
+from repro.checkpoint import CheckpointError
+from repro.cli import main
+from repro.cli.bench import IMAGE_KINDS
 from repro.config import load_params
 from repro.datasets import load_experiment_data
 from repro.layout import RunLayout
@@ -92,7 +100,9 @@ SMOKE = PARAMS.experiment("cifar10-2res-small", profile="smoke")
 
 @pytest.mark.usefixtures("direct_does_not_fit")
 def test_a_variant_out_of_memory_is_reported_instead_of_raised() -> None:
-    options = dict(device=torch.device("cpu"), batch_size=2, iterations=1, inference=False)
+    options = dict(
+        device=torch.device("cpu"), workload=Workload(batch_size=2), iterations=1, inference=False
+    )
     adjoint = bench_variant(SMOKE, VARIANTS[REFERENCE], **options)
     direct = bench_variant(SMOKE, VARIANTS["direct"], **options)
     assert adjoint["seconds_per_iteration"] > 0
@@ -180,3 +190,67 @@ def test_bench_times_the_very_step_training_runs(
     assert outcomes[0].grad_norm > experiment.optimizer.grad_clip
     for name, value in benched.state_dict().items():
         assert torch.equal(value, trained[name]), name
+
+
+# --- a trained model (repro bench --checkpoint) ------------------------------------------------
+
+
+@pytest.fixture
+def trained_run(tmp_path: Path) -> tuple[Path, Path]:
+    """params.yaml of a tiny profile, and cifar10-2res-small's last checkpoint trained on it."""
+    profile = tiny_profile(
+        limit_train=32, limit_test=16, max_iterations=2, checkpoint_every_iterations=2
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(params_with_profile("tiny", profile))
+    experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
+    train(experiment, run_dir=tmp_path / "run", device=torch.device("cpu"))
+    return params, RunLayout(tmp_path / "run").checkpoint("last")
+
+
+def test_bench_runs_every_variant_on_the_weights_of_a_checkpoint(trained_run) -> None:
+    params, checkpoint = trained_run
+    experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
+    weights = checkpoint_weights(checkpoint, experiment)
+    stored = torch.load(checkpoint, weights_only=True)["model"]
+    for name in (REFERENCE, "direct+vjp"):
+        model = bench_model(experiment, VARIANTS[name], weights=weights)
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, stored[key]), (name, key)
+    fresh = bench_model(experiment, VARIANTS[REFERENCE]).state_dict()
+    assert any(not torch.equal(value, stored[key]) for key, value in fresh.items())
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_naming_the_setting(trained_run) -> None:
+    params, checkpoint = trained_run
+    experiment = load_params(params).experiment("cifar10-2res-small", profile="tiny")
+    wider = replace(experiment, model=replace(experiment.model, width=experiment.model.width + 8))
+    with pytest.raises(CheckpointError, match=r"model\.width=") as caught:
+        checkpoint_weights(checkpoint, wider)
+    assert str(checkpoint) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_bench_command_records_the_checkpoint_it_timed(trained_run, tmp_path: Path) -> None:
+    params, checkpoint = trained_run
+    out = tmp_path / "bench.json"
+    args = ["bench", "cifar10-2res-small", "--params", str(params), "--profile", "tiny"]
+    args += ["--device", "cpu", "--variant", "direct", "--iterations", "1", "--batch-size", "4"]
+    args += ["--checkpoint", str(checkpoint), "--images", "structured", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert written["checkpoint"] == str(checkpoint) and written["trained_weights"] is True
+    assert written["images"] == "structured"
+    assert written["variants"]["direct"]["bits_per_dim_difference"] == 0
+
+
+def test_the_command_offers_exactly_the_registered_image_kinds() -> None:
+    assert tuple(IMAGES) == IMAGE_KINDS
+
+
+@pytest.mark.parametrize("kind", sorted(IMAGES))
+def test_bench_images_depend_on_their_seed_alone(kind: str) -> None:
+    images = IMAGES[kind](3, (3, 8, 8), seed=5)
+    assert images.dtype == torch.uint8 and images.shape == (3, 3, 8, 8)
+    assert torch.equal(images, IMAGES[kind](3, (3, 8, 8), seed=5))
+    assert not torch.equal(images, IMAGES[kind](3, (3, 8, 8), seed=6))

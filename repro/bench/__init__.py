@@ -1,10 +1,11 @@
 """Speed and memory of the training, evaluation and sampling paths, variant against variant.
 
-Every variant runs in one process on the same random images of the experiment's shape and the same
-initial weights, and is reported as a ratio to the authors' formulation (adjoint backpropagation,
-autograd's vector-Jacobian product, eager, float32), so a speed-up is measured rather than
-asserted; its bits per dimension on the same inputs and Hutchinson probes show that it computes
-the same log-likelihood.
+Every variant runs in one process on the same images of the experiment's shape (uniform noise or
+structured synthetic images) and the same weights (a fresh model's, or a trained checkpoint's),
+and is reported as a ratio to the authors' formulation (adjoint backpropagation, autograd's
+vector-Jacobian product, eager, float32), so a speed-up is measured rather than asserted;
+its bits per dimension on the same inputs and Hutchinson probes show that it computes the same
+log-likelihood.
 
 ``variants`` defines what is compared, ``measure`` times one variant, ``run`` compares them all
 and projects the GPU hours of the pinned schedules.
@@ -12,7 +13,13 @@ and projects the GPU hours of the pinned schedules.
 
 from repro.bench.measure import PEAK_FLOPS, bench_variant, kernel_profile, velocity_flops
 from repro.bench.run import bench, pinned_iterations, project, projected_hours
-from repro.bench.variants import REFERENCE, VARIANTS, Variant, default_variant
+from repro.bench.variants import (
+    REFERENCE,
+    VARIANTS,
+    Variant,
+    checkpoint_weights,
+    default_variant,
+)
 
 __all__ = [
     "PEAK_FLOPS",
@@ -21,6 +28,7 @@ __all__ = [
     "Variant",
     "bench",
     "bench_variant",
+    "checkpoint_weights",
     "default_variant",
     "kernel_profile",
     "pinned_iterations",

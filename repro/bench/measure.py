@@ -5,7 +5,8 @@ from __future__ import annotations
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,8 +14,10 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from mrcnf import MRCNF
-from repro.bench.variants import Variant, bench_images, bench_model, default_variant
+from repro.bench.images import bench_images
+from repro.bench.variants import Variant, bench_model, default_variant
 from repro.config import Experiment
+from repro.datasets.registry import image_shape
 from repro.optimization import StepOutcome, optimization_step
 from repro.runtime import configure_numerics, synchronize
 from repro.sampling import generate_images
@@ -77,17 +80,34 @@ def peak_flops(device: torch.device, *, tf32: bool) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What every variant runs on.
+
+    Attributes:
+        batch_size: Images per iteration.
+        images: A kind of :data:`repro.bench.images.IMAGES`.
+        weights: A trained model's weights (:func:`repro.bench.variants.checkpoint_weights`);
+            ``None``: a fresh model.
+    """
+
+    batch_size: int
+    images: str = "noise"
+    weights: Mapping[str, torch.Tensor] | None = None
+
+
 def prepare(
-    experiment: Experiment, variant: Variant, *, device: torch.device, batch_size: int
+    experiment: Experiment, variant: Variant, *, device: torch.device, workload: Workload
 ) -> tuple[MRCNF, torch.Tensor]:
     """Switch the numerics of ``variant`` on, and build its model and images on ``device``."""
     configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
-    model = bench_model(experiment, variant).to(device)
+    model = bench_model(experiment, variant, weights=workload.weights).to(device)
     if variant.compiled:
         for block in model.blocks:
             block.field.compile()
             block.field.forward_with_vjp = torch.compile(block.field.forward_with_vjp)
-    return model, bench_images(experiment, batch_size=batch_size).to(device)
+    shape = image_shape(experiment.data)
+    return model, bench_images(workload.images, workload.batch_size, shape).to(device)
 
 
 def training_iteration(
@@ -174,7 +194,7 @@ def bench_variant(
     variant: Variant,
     *,
     device: torch.device,
-    batch_size: int,
+    workload: Workload,
     iterations: int,
     inference: bool = True,
 ) -> dict[str, Any]:
@@ -184,7 +204,7 @@ def bench_variant(
     dimension describe the same model. A variant that runs out of device memory is reported as
     ``{"error": "out of memory"}`` instead of ending the comparison.
     """
-    model, x = prepare(experiment, variant, device=device, batch_size=batch_size)
+    model, x = prepare(experiment, variant, device=device, workload=workload)
     initial = {key: value.clone() for key, value in model.state_dict().items()}
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -202,7 +222,7 @@ def bench_variant(
     return row
 
 
-def kernel_profile(experiment: Experiment, *, device: torch.device, batch_size: int) -> dict:
+def kernel_profile(experiment: Experiment, *, device: torch.device, workload: Workload) -> dict:
     """Where the default path's training iteration spends its time, from one profiled iteration.
 
     Returns:
@@ -211,7 +231,7 @@ def kernel_profile(experiment: Experiment, *, device: torch.device, batch_size: 
         spends in kernels (low: launch- or host-bound) and the five costliest kernels.
     """
     variant = default_variant(experiment)
-    model, x = prepare(experiment, variant, device=device, batch_size=batch_size)
+    model, x = prepare(experiment, variant, device=device, workload=workload)
     optimizer = torch.optim.Adam(model.parameters(), lr=experiment.optimizer.lr)
     training_iteration(model, optimizer, x, experiment)  # warm-up
     seconds = training_iteration(model, optimizer, x, experiment).seconds

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from repro.bench.measure import bench_variant, kernel_profile
+from repro.bench.measure import Workload, bench_variant, kernel_profile
 from repro.bench.variants import REFERENCE, VARIANTS, default_variant
 from repro.config import Experiment
 from repro.datasets.registry import DATASETS
@@ -26,12 +26,20 @@ def bench(
     device: torch.device,
     variants: list[str],
     batch_size: int | None = None,
+    images: str = "noise",
+    weights: Mapping[str, torch.Tensor] | None = None,
     iterations: int = 3,
     on_row: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every named variant and express each as a ratio to the authors' formulation.
 
     ``on_row(name, row)`` is called as each variant finishes (progress for long runs).
+
+    Args:
+        batch_size: Images per iteration; ``None``: the experiment's pinned batch.
+        images: A kind of :data:`repro.bench.images.IMAGES`.
+        weights: A trained model's weights (its evaluations, and so its cost, are several times
+            a fresh model's); ``None``: a fresh model.
 
     Returns:
         Per variant its timings, with ``speedup_vs_authors`` and ``bits_per_dim_difference`` (to
@@ -47,12 +55,14 @@ def bench(
         )
     if device.type != "cuda" and any(VARIANTS[name].tf32 for name in variants):
         raise BenchSettingError("TF32 variants need --device cuda: leave them out on a CPU")
-    batch = batch_size or experiment.training.batch_size
+    workload = Workload(
+        batch_size=batch_size or experiment.training.batch_size, images=images, weights=weights
+    )
     names = [REFERENCE, *(name for name in variants if name != REFERENCE)]
     rows = {}
     for name in names:
         rows[name] = bench_variant(
-            experiment, VARIANTS[name], device=device, batch_size=batch, iterations=iterations
+            experiment, VARIANTS[name], device=device, workload=workload, iterations=iterations
         )
         if on_row is not None:
             on_row(name, rows[name])
@@ -65,10 +75,12 @@ def bench(
         row["bits_per_dim_difference"] = row["bits_per_dim"] - reference["bits_per_dim"]
     return {
         "experiment": experiment.id,
-        "batch_size": batch,
+        "batch_size": workload.batch_size,
+        "images": images,
+        "trained_weights": weights is not None,
         "iterations": iterations,
         "variants": rows,
-        "kernel_profile": kernel_profile(experiment, device=device, batch_size=batch),
+        "kernel_profile": kernel_profile(experiment, device=device, workload=workload),
     }
 
 
@@ -98,7 +110,7 @@ def project(
                 experiment,
                 path,
                 device=device,
-                batch_size=experiment.training.batch_size,
+                workload=Workload(batch_size=experiment.training.batch_size),
                 iterations=1,
                 inference=False,
             )

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from mrcnf import MRCNF, SolverOptions, dequantize
+from mrcnf import MRCNF, SolverOptions
+from repro.checkpoint import (
+    CheckpointError,
+    entries,
+    load_checkpoint,
+    load_weights,
+    stored_experiment,
+)
 from repro.config import Experiment
 from repro.datasets.registry import image_shape
 from repro.models import build_model
@@ -61,8 +70,15 @@ def default_variant(experiment: Experiment) -> Variant:
     return Variant(adjoint=experiment.solver.train.adjoint, autograd_vjp=False)
 
 
-def bench_model(experiment: Experiment, variant: Variant, *, seed: int = 0) -> MRCNF:
-    """The experiment's model, run as ``variant``, with every layer at PyTorch's initialisation.
+def bench_model(
+    experiment: Experiment,
+    variant: Variant,
+    *,
+    seed: int = 0,
+    weights: Mapping[str, torch.Tensor] | None = None,
+) -> MRCNF:
+    """The experiment's model, run as ``variant``: a trained model's ``weights``, or every layer
+    at PyTorch's initialisation.
 
     Training zeroes the last layer of every velocity network, which makes a fresh model's
     divergence exactly zero; here it keeps PyTorch's default initialisation, so the dynamics are
@@ -75,13 +91,38 @@ def bench_model(experiment: Experiment, variant: Variant, *, seed: int = 0) -> M
     variant_experiment = dataclasses.replace(experiment, model=model_settings, solver=solver)
     torch.manual_seed(seed)
     model = build_model(variant_experiment, channels=image_shape(experiment.data)[0])
+    if weights is not None:
+        model.load_state_dict(weights)
+        return model
     for block in model.blocks:
         block.field.layers[-1].conv.reset_parameters()
     return model
 
 
-def bench_images(experiment: Experiment, *, batch_size: int, seed: int = 0) -> torch.Tensor:
-    """Dequantised uniform random images of the experiment's shape (on the CPU)."""
-    generator = torch.Generator().manual_seed(seed)
-    pixels = torch.randint(0, 256, (batch_size, *image_shape(experiment.data)), generator=generator)
-    return dequantize(pixels.to(torch.uint8))
+def checkpoint_weights(path: Path, experiment: Experiment) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint that holds ``experiment``'s model (any data, any run).
+
+    Only the architecture must match: the benchmark times that model on its own images, so a
+    model trained on other data (synthetic images of the experiment's shape) is fine.
+
+    Raises:
+        CheckpointError: Unreadable, incomplete, of another model or image shape, or weights that
+            do not fit.
+    """
+    payload = load_checkpoint(path)
+    stored = stored_experiment(payload, path)
+    weights, shape = entries(payload, path, "model", "image_shape")
+    differing = [
+        f"model.{key}={value!r} (now {getattr(experiment.model, key)!r})"
+        for key, value in dataclasses.asdict(stored.model).items()
+        if getattr(experiment.model, key) != value
+    ]
+    if tuple(shape) != image_shape(experiment.data):
+        differing.append(f"image_shape={tuple(shape)} (now {image_shape(experiment.data)})")
+    if differing:
+        raise CheckpointError(
+            f"{path} holds another model than {experiment.id}'s: {', '.join(differing)}; "
+            "give the experiment (and --profile) it was trained as"
+        )
+    load_weights(build_model(experiment, channels=shape[0]), weights, path)
+    return weights

@@ -13,7 +13,7 @@ from repro.cli.common import console
 from repro.cli.fid import fid_images
 from repro.cli.ood import ood
 from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
-from repro.cli.run import evaluate, sample, train
+from repro.cli.run import bpd, fid, sample, train
 
 
 class _OneLineErrors(click.Group):
@@ -47,6 +47,11 @@ def main() -> None:
     """Reproduce and evaluate Multi-Resolution Continuous Normalizing Flows (MRCNF)."""
 
 
+@click.group(name="eval")
+def evaluate() -> None:
+    """Evaluate trained experiments."""
+
+
 for command in (
     train,
     evaluate,
@@ -63,7 +68,7 @@ for command in (
 ):
     main.add_command(command)
 
-for command in (calibration, shuffled_bpd, ood):
+for command in (bpd, fid, calibration, shuffled_bpd, ood):
     evaluate.add_command(command)
 
 __all__ = ["main"]

@@ -110,6 +110,11 @@ def projection_table(projection: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+# The keys of repro.bench.images.IMAGES (importing it would load torch for `repro --help`; a test
+# keeps the two equal).
+IMAGE_KINDS = ("noise", "structured")
+
+
 @click.command(name="bench")
 @click.argument("experiment_id", metavar="EXPERIMENT", default="cifar10-2res-small")
 @click.option(
@@ -120,6 +125,20 @@ def projection_table(projection: dict[str, dict[str, Any]]) -> Table:
     "(repeatable; default: every variant the device runs).",
 )
 @click.option("--batch-size", type=BATCH_SIZE, default=None, help="Default: pinned.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Time this trained model (a checkpoint of EXPERIMENT's architecture, trained on any "
+    "data) instead of a fresh one: trained models take several times the evaluations.",
+)
+@click.option(
+    "--images",
+    type=click.Choice(IMAGE_KINDS),
+    default="noise",
+    help="What the models run on: uniform noise, or structured synthetic images (what a "
+    "model trained on them, as scripts/gpu_check.sh does, expects).",
+)
 @click.option("--iterations", type=click.IntRange(1), default=3, help="Timed iterations.")
 @click.option(
     "--project/--no-project",
@@ -135,6 +154,8 @@ def bench_command(
     experiment_id: str,
     variants: tuple[str, ...],
     batch_size: int | None,
+    checkpoint: Path | None,
+    images: str,
     iterations: int,
     project: bool,
     out: Path | None,
@@ -152,8 +173,10 @@ def bench_command(
       repro bench cifar10-2res-small --profile paper --device cuda
       repro bench imagenet64-2res-small --profile paper --device cuda --project
       repro bench --profile smoke --device cpu --variant direct
+      repro bench cifar10-2res-small --profile paper --device cuda \\
+        --checkpoint runs/paper/cifar10-2res-small/checkpoints/best.pt
     """
-    from repro.bench import VARIANTS, bench
+    from repro.bench import VARIANTS, bench, checkpoint_weights
     from repro.config import load_params
     from repro.files import write_json
     from repro.layout import bench_result
@@ -166,6 +189,7 @@ def bench_command(
     experiment = params.experiment(experiment_id, profile=profile)
     path = out or bench_result(experiment.id)
     check_writable(path)  # before minutes of timing
+    weights = None if checkpoint is None else checkpoint_weights(checkpoint, experiment)
     torch_device = device_for(device, False)
     chosen = list(variants) or [
         name for name, v in VARIANTS.items() if torch_device.type == "cuda" or not v.tf32
@@ -174,9 +198,10 @@ def bench_command(
     with exclusive(path):
         result = bench(
             experiment, device=torch_device, variants=chosen, batch_size=batch_size,
-            iterations=iterations, on_row=report_row,
+            images=images, weights=weights, iterations=iterations, on_row=report_row,
         )  # fmt: skip
         result["hardware"] = to_plain(hardware(torch_device))
+        result["checkpoint"] = None if checkpoint is None else str(checkpoint)
         output = wide_console()
         output.print(variants_table(result))
         output.print(profile_table(result["kernel_profile"]))

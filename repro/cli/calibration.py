@@ -11,14 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import (
-    DEVICE,
     OVERWRITE,
     PARAMS,
     PROFILE,
-    TF32,
     console,
     device_and_world,
     device_for,
+    model_options,
     run_layout,
     user_errors,
 )
@@ -26,10 +25,7 @@ from repro.cli.common import (
 
 @click.command(name="calibration")
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def calibration(
     overwrite: bool, params_path: Path, profile: str | None, device: str, tf32: bool
@@ -86,10 +82,7 @@ def calibration(
 @click.command(name="shuffled-bpd")
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def shuffled_bpd(
     experiment_id: str,

@@ -127,6 +127,14 @@ TF32 = click.option(
 )
 
 
+def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--params``, ``--profile``, ``--device`` and ``--tf32``: the options of every command that
+    runs a model, in this order in its help."""
+    for option in (TF32, DEVICE, PROFILE, PARAMS):
+        command = option(command)
+    return command
+
+
 def experiment_for(params_path: Path, experiment_id: str, profile: str | None) -> Any:
     """Resolve an experiment of params.yaml (imported lazily: ``repro --help`` stays fast)."""
     from repro.config import load_params
@@ -141,20 +149,24 @@ def run_layout(experiment: Any) -> Any:
     return ProfileLayout(experiment.profile).run(experiment.id)
 
 
-def device_for(name: str, tf32: bool) -> Any:
-    """The torch device to run on (this rank's GPU under torchrun), with TF32 as asked."""
+def device_for(name: str, tf32: bool, *, autotune: bool = True) -> Any:
+    """The torch device to run on (this rank's GPU under torchrun), with TF32 as asked.
+
+    ``autotune=False`` for commands that sample: they run cuDNN untuned (see
+    :func:`repro.runtime.untuned_convolutions`), which their results' provenance then records.
+    """
     from repro.distributed import local_device
     from repro.runtime import configure_numerics, resolve_device
 
-    configure_numerics(tf32=tf32)
+    configure_numerics(tf32=tf32, autotune=autotune)
     return local_device(resolve_device(name))
 
 
-def device_and_world(name: str, tf32: bool) -> tuple[Any, Any]:
+def device_and_world(name: str, tf32: bool, *, autotune: bool = True) -> tuple[Any, Any]:
     """The device, and this process's place among the processes torchrun started (if any)."""
     from repro.distributed import init_world
 
-    device = device_for(name, tf32)
+    device = device_for(name, tf32, autotune=autotune)
     world = init_world(device)
     click.get_current_context().call_on_close(world.close)
     return device, world

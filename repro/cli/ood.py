@@ -10,13 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import (
-    DEVICE,
     OVERWRITE,
-    PARAMS,
-    PROFILE,
-    TF32,
     console,
     device_and_world,
+    model_options,
     run_layout,
     user_errors,
 )
@@ -25,10 +22,7 @@ from repro.cli.common import (
 @click.command(name="ood")
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def ood(
     experiment_id: str,

@@ -10,34 +10,23 @@ from rich.table import Table
 
 from repro.cli.common import (
     BATCH_SIZE,
-    DEVICE,
     FID_SAMPLE_COUNT,
     OVERWRITE,
-    PARAMS,
-    PROFILE,
     SAMPLE_COUNT,
     SEED,
     TEMPERATURE,
-    TF32,
     console,
     device_and_world,
     experiment_for,
+    model_options,
     run_layout,
     user_errors,
 )
 
 
-@click.group(name="eval")
-def evaluate() -> None:
-    """Evaluate trained experiments."""
-
-
 @click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @click.option(
     "--allow-numerics-change",
     is_flag=True,
@@ -81,13 +70,10 @@ def train(
         )
 
 
-@evaluate.command()
+@click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def bpd(
     experiment_id: str,
@@ -157,10 +143,7 @@ def bpd(
 @click.option("--batch-size", type=BATCH_SIZE, default=64, help="Does not change images.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def sample(
     experiment_id: str,
@@ -188,7 +171,7 @@ def sample(
 
     experiment = experiment_for(params_path, experiment_id, profile)
     layout = run_layout(experiment)
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, autotune=False)
     seeds = list(range(seed, seed + num_samples))
     stem = out or layout.samples(temperature)
     main, requested = world.is_main, {"num_samples": num_samples}
@@ -210,7 +193,7 @@ def sample(
         )
 
 
-@evaluate.command()
+@click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @click.option(
     "--temperature",
@@ -228,10 +211,7 @@ def sample(
     "the pinned one is written to its own file, fid/T<T>_n<num>.json.",
 )
 @OVERWRITE
-@PARAMS
-@PROFILE
-@DEVICE
-@TF32
+@model_options
 @user_errors
 def fid(
     experiment_id: str,
@@ -255,7 +235,7 @@ def fid(
     from repro.eval_fid import evaluate_fid
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, autotune=False)
     table = Table(title=f"{experiment.id} ({experiment.profile})")
     for column in ("T", "FID", "KID", "samples", "checkpoint"):
         table.add_column(column, justify="right")
