@@ -16,6 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MRCNF_DATA_ROOT", str(REPO / "data"))
 os.environ.setdefault("MRCNF_CACHE", str(Path(os.environ["MRCNF_DATA_ROOT"]) / "cache"))
 os.environ["DVC_NO_ANALYTICS"] = "1"
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # pytest -n: one thread per worker (and per command a test starts), or the workers' thread
+    # pools fight over the cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 # Result files written in the formats of earlier versions, under runs/<profile>/ layout.
 RESULT_FIXTURES = REPO / "tests" / "fixtures" / "results"
