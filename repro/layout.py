@@ -132,6 +132,17 @@ class ProfileLayout:
         return self.runs / "param_counts.json"
 
     @property
+    def settings(self) -> Path:
+        """What each stage reads from params.yaml, resolved (``repro resolve``)."""
+        return self.runs / "settings"
+
+    def stage_settings(self, experiment_id: str | None, stage: str) -> Path:
+        """One stage's settings: ``settings/<experiment>/<stage>.json``, or
+        ``settings/<stage>.json`` for a stage of no experiment."""
+        folder = self.settings if experiment_id is None else self.settings / experiment_id
+        return folder / f"{stage}.json"
+
+    @property
     def tables(self) -> Path:
         """The regenerated tables and figures (relative, as DVC tracks them)."""
         return TABLES_ROOT / self.profile

@@ -9,6 +9,7 @@ import yaml
 
 from repro.layout import TABLE_IDS, ProfileLayout, table_stem
 from repro.results import metrics_path
+from repro.stage_settings import EXPERIMENT_STAGES
 from repro.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ def layout(monkeypatch: pytest.MonkeyPatch) -> ProfileLayout:
 def test_dvc_stages_write_the_layouts_paths(layout: ProfileLayout) -> None:
     run = layout.run("cifar10-1res")
     expected = {
+        ("resolve", "outs"): {layout.settings},
         ("params", "outs"): {layout.param_counts},
         ("params", "metrics"): {metrics_path(layout.param_counts)},
         ("train", "outs"): {run.checkpoints, run.train_summary},
@@ -86,9 +88,17 @@ def test_progressive_stages_are_their_counterparts_for_the_progressive_section(
     parent = "runs/${profile}/${item.training.init_from}/checkpoints"
     extra = [parent] if stage == "train" else []
     assert other["do"]["deps"] == extra + body["do"]["deps"]
-    assert other["do"]["params"] == [
-        p.replace("experiments.${key}", "progressive_experiments.${key}")
-        for p in body["do"]["params"]
-    ]
-    for section in ("cmd", "outs", "metrics", "plots"):
+    for section in ("cmd", "params", "outs", "metrics", "plots"):
         assert other["do"].get(section) == body["do"].get(section), section
+
+
+def test_each_stage_depends_on_its_resolved_settings_not_on_params_yaml(
+    layout: ProfileLayout,
+) -> None:
+    readers = {stage: stage for stage in EXPERIMENT_STAGES}
+    readers |= {"train_progressive": "train", "eval_bpd_progressive": "eval_bpd"}
+    for stage, settings in readers.items():
+        assert layout.stage_settings("cifar10-1res", settings) in _declared(stage, "deps"), stage
+        assert "params" not in STAGES[stage]["do"], stage
+    assert layout.stage_settings(None, "calibration") in _declared("calibration", "deps")
+    assert "params" not in STAGES["calibration"]

@@ -12,7 +12,15 @@ from repro.cli.calibration import calibration, shuffled_bpd, shuffled_bpd_plot
 from repro.cli.common import console
 from repro.cli.fid import fid_images
 from repro.cli.ood import ood
-from repro.cli.report import assets, compare, list_experiments, parameter_counts, plot, table
+from repro.cli.report import (
+    assets,
+    compare,
+    list_experiments,
+    parameter_counts,
+    plot,
+    resolve,
+    table,
+)
 from repro.cli.run import bpd, fid, sample, train
 
 
@@ -56,6 +64,7 @@ for command in (
     train,
     evaluate,
     sample,
+    resolve,
     parameter_counts,
     list_experiments,
     table,

@@ -39,6 +39,28 @@ def parameter_counts(params_path: Path, profile: str | None) -> None:
     Console().print(table)
 
 
+@click.command(name="resolve")
+@PARAMS
+@PROFILE
+@user_errors
+def resolve(params_path: Path, profile: str | None) -> None:
+    """Write what each pipeline stage reads from params.yaml, resolved under the profile: one
+    JSON file per stage and experiment under runs/<profile>/settings/ (the pipeline's stages
+    depend on them, so a stage reruns exactly when a setting it reads changes).
+
+    \b
+    Example:
+      repro resolve --profile smoke
+    """
+    from repro.config import load_params
+    from repro.stage_settings import write_stage_settings
+
+    params = load_params(params_path)
+    written = write_stage_settings(params, profile=params.checked_profile(profile))
+    folder = written[0].parents[1] if written else None
+    console.print(f"[green]wrote[/green] {len(written)} settings files under {folder}")
+
+
 @click.command(name="experiments")
 @PARAMS
 @PROFILE
