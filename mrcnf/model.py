@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -353,6 +354,22 @@ class MRCNF(nn.Module):
             (torch.stack(level) * (temperature * scale)).to(device=device, dtype=dtype)
             for level, scale in zip(zip(*per_image, strict=True), self.latent_scales, strict=True)
         ]
+
+    def compile_velocity_fields(self, **options: Any) -> None:
+        """Compile every velocity network with ``torch.compile``: its velocity, and its velocity
+        with the explicit vector-Jacobian product, each fused into fewer kernels.
+
+        Values equal the eager ones to float rounding. Training compiles only with the explicit
+        product (divergence ``"hutchinson"``): autograd's product would be differentiated twice,
+        which compiled graphs do not support.
+
+        Args:
+            options: Keyword arguments of ``torch.compile`` (``mode``, ``dynamic``, …).
+        """
+        for block in self.blocks:
+            field = block.field
+            field.compile(**options)
+            field.forward_with_vjp = torch.compile(field.forward_with_vjp, **options)
 
     @property
     def blocks(self) -> list[BlockDynamics]:

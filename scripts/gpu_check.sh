@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Every GPU check as one script for a lent machine, in groups named on the command line:
-#   speed   `repro bench` on cifar10-2res-small and imagenet64-2res-small, torch.compile, and the
-#           projected hours of every Table 5 experiment (about 9 minutes of limits)
-#   smoke   a CUDA smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on
-#           the same model (2.5 minutes)
-#   solver  the authors' solver details on cifar10-2res-small after 100 iterations on synthetic
-#           images: bpd with and without the exact end at t = 1, NFE with and without their first
-#           step (scripts/solver_details.py; 5 minutes)
+#   cuda        the CUDA-only tests: graphed sampling equals eager bit for bit (about 1 minute)
+#   speed       scripts/gpu_speed.py: a model trained for a minute on structured synthetic images
+#               of CIFAR10's shape, its sampling eager and graphed (equal bit for bit), Inception
+#               features, the three evaluation passes, and repro bench's variants on it and on a
+#               fresh imagenet64-2res-small (6 minutes at most)
+#   projection  the projected hours of every Table 5 experiment (2.5 minutes)
+#   smoke       a CUDA smoke run of train / eval bpd / sample whose bpd is compared with the CPU's on
+#               the same model (2.5 minutes)
+#   solver      the authors' solver details on cifar10-2res-small after 100 iterations on synthetic
+#               images: bpd with and without the exact end at t = 1, NFE with and without their first
+#               step (scripts/solver_details.py; 5 minutes)
 #
-# Usage: OUT=<folder for results> scripts/gpu_check.sh GROUP...   (default: speed smoke)
+# Usage: OUT=<folder for results> scripts/gpu_check.sh GROUP...   (default: cuda speed, ≤ 7 minutes)
 # Needs: the repository's Python dependencies (torch with CUDA, torchdiffeq, click, rich, pyyaml,
-# …) and data/mnist (the offline MNIST copy that `dvc repro` fetches) for the smoke run.
+# pytest, …); data/mnist (the offline MNIST copy that `dvc repro` fetches) for the smoke run and
+# data/cache (the converted Inception weights) for the feature timing.
 set -uo pipefail
 OUT=${OUT:?set OUT to a folder for the results}
 export PYTHONUNBUFFERED=1 MRCNF_RUNS=${MRCNF_RUNS:-/tmp/mrcnf-runs}
@@ -25,17 +30,18 @@ step() {  # step NAME SECONDS COMMAND...: run one check with its own time limit 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
 python3 -c 'import torch, torchdiffeq; print("torch", torch.__version__, "torchdiffeq", torchdiffeq.__version__)'
 
-speed() {
-  step cifar10 120 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
-    --iterations 2 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
-    --out "$OUT/cifar10-2res-small.json"
-  step imagenet64 150 python3 -m repro bench imagenet64-2res-small --profile paper --device cuda \
-    --iterations 1 --variant direct --variant direct+vjp --variant direct+vjp+tf32 \
-    --out "$OUT/imagenet64-2res-small.json"
+cuda() {
+  step cuda_tests 90 python3 -m pytest -q -n 0 -p no:cacheprovider tests/test_per_sample.py \
+    tests/test_compile.py -k "cuda or compiled"
+}
 
-  step compile 100 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
-    --iterations 2 --variant direct+vjp --variant direct+vjp+compile --out "$OUT/compile.json"
-  # Last: every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
+speed() {
+  step speed 360 python3 scripts/gpu_speed.py --out "$OUT" --train-seconds 60 --images 500 \
+    --bench-iterations 1
+}
+
+projection() {
+  # Every Table 5 experiment, one line each as it finishes (the big ones fall back to adjoint).
   step projection 150 python3 -m repro bench cifar10-2res-small --profile paper --device cuda \
     --iterations 1 --variant direct+vjp --project --out "$OUT/projection.json"
 }
@@ -59,11 +65,11 @@ solver() {
     --out "$OUT/solver_details.json"
 }
 
-for group in "${@:-speed smoke}"; do
+for group in "${@:-cuda speed}"; do
   for name in $group; do
     case $name in
-      speed | smoke | solver) "$name" ;;
-      *) echo "unknown group $name: use speed, smoke or solver" >&2; exit 2 ;;
+      cuda | speed | projection | smoke | solver) "$name" ;;
+      *) echo "unknown group $name: use cuda, speed, projection, smoke or solver" >&2; exit 2 ;;
     esac
   done
 done

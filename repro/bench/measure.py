@@ -103,9 +103,7 @@ def prepare(
     configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
     model = bench_model(experiment, variant, weights=workload.weights).to(device)
     if variant.compiled:
-        for block in model.blocks:
-            block.field.compile()
-            block.field.forward_with_vjp = torch.compile(block.field.forward_with_vjp)
+        model.compile_velocity_fields()
     shape = image_shape(experiment.data)
     return model, bench_images(workload.images, workload.batch_size, shape).to(device)
 
