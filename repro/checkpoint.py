@@ -258,7 +258,8 @@ def numerics_history(
         before, now = to_plain(history[-1].numerics), to_plain(current)
         changed = ", ".join(f"{k}={before[k]} (now {now[k]})" for k in now if before[k] != now[k])
         raise CheckpointError(
-            f"{path} was trained with {changed}: resume with the same numerics (--tf32 as "
-            "before), or pass --allow-numerics-change to continue and record the change"
+            f"{path} was trained with {changed}: resume with the same numerics (--tf32 and "
+            "--compile as before), or pass --allow-numerics-change to continue and record the "
+            "change"
         )
     return [*history, NumericsSpan(from_iteration=iteration, numerics=current)]

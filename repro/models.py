@@ -19,6 +19,7 @@ from repro.checkpoint import (
 from repro.config import Experiment
 from repro.layout import RunLayout
 from repro.results import Judgement
+from repro.runtime import compiling
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,12 @@ class TrainedModel:
 
 
 def build_model(experiment: Experiment, *, channels: int) -> MRCNF:
-    """The experiment's model for images of ``channels``, at its initialisation."""
-    return MRCNF(experiment.model_config(channels=channels))
+    """The experiment's model for images of ``channels``, at its initialisation; its velocity
+    networks compiled when :func:`repro.runtime.configure_numerics` asked for it."""
+    model = MRCNF(experiment.model_config(channels=channels))
+    if compiling():
+        model.compile_velocity_fields()
+    return model
 
 
 def load_model(layout: RunLayout, experiment: Experiment, *, device: torch.device) -> TrainedModel:

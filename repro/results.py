@@ -40,10 +40,12 @@ class Numerics:
     Attributes:
         tf32: TF32 matrix arithmetic allowed on CUDA (moves bits/dim by 1e-4 to 1e-3).
         autotune: cuDNN picked its convolution algorithms by timing (float rounding only).
+        compiled: The velocity networks ran compiled by ``torch.compile`` (float rounding only).
     """
 
     tf32: bool
     autotune: bool
+    compiled: bool = False
 
 
 @dataclass(frozen=True)

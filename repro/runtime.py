@@ -42,8 +42,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_numerics(*, tf32: bool, autotune: bool = True) -> None:
-    """Switch TF32 matrix arithmetic and cuDNN's convolution autotuning on CUDA.
+class _Switches:
+    """Process-wide switches of ours, beside torch's own (TF32, autotuning)."""
+
+    compiled = False
+
+
+def configure_numerics(*, tf32: bool, autotune: bool = True, compiled: bool = False) -> None:
+    """Switch TF32 matrix arithmetic and cuDNN's convolution autotuning on CUDA, and whether the
+    models built from now on compile their velocity networks.
 
     Args:
         tf32: Allow TF32 (faster, changes results by about 1e-4 relative; off for reproducibility).
@@ -51,10 +58,18 @@ def configure_numerics(*, tf32: bool, autotune: bool = True) -> None:
             fastest. A solver's shapes never change, and cuDNN's default choice for the
             divergence's double backward is a slow kernel (measured on an H200); results differ
             from the untuned choice only by float rounding.
+        compiled: :func:`repro.models.build_model` compiles every velocity network
+            (:meth:`mrcnf.MRCNF.compile_velocity_fields`: float rounding only, 1e-6 tested).
     """
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = autotune
+    _Switches.compiled = compiled
+
+
+def compiling() -> bool:
+    """Whether models are built with compiled velocity networks (:func:`configure_numerics`)."""
+    return _Switches.compiled
 
 
 @contextlib.contextmanager
@@ -85,6 +100,7 @@ def current_numerics() -> Numerics:
     return Numerics(
         tf32=torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32,
         autotune=torch.backends.cudnn.benchmark,
+        compiled=compiling(),
     )
 
 

@@ -100,10 +100,8 @@ def prepare(
     experiment: Experiment, variant: Variant, *, device: torch.device, workload: Workload
 ) -> tuple[MRCNF, torch.Tensor]:
     """Switch the numerics of ``variant`` on, and build its model and images on ``device``."""
-    configure_numerics(tf32=variant.tf32, autotune=variant.autotune)
+    configure_numerics(tf32=variant.tf32, autotune=variant.autotune, compiled=variant.compiled)
     model = bench_model(experiment, variant, weights=workload.weights).to(device)
-    if variant.compiled:
-        model.compile_velocity_fields()
     shape = image_shape(experiment.data)
     return model, bench_images(workload.images, workload.batch_size, shape).to(device)
 

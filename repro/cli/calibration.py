@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import (
+    COMPILE,
     OVERWRITE,
     PARAMS,
     PROFILE,
@@ -83,6 +84,7 @@ def calibration(
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
 @model_options
+@COMPILE
 @user_errors
 def shuffled_bpd(
     experiment_id: str,
@@ -91,6 +93,7 @@ def shuffled_bpd(
     profile: str | None,
     device: str,
     tf32: bool,
+    compiled: bool,
 ) -> None:
     """Bits per dimension of EXPERIMENT's test images shuffled in k×k patches.
 
@@ -108,7 +111,7 @@ def shuffled_bpd(
     params = load_params(params_path)
     experiment = params.experiment(experiment_id, profile=profile)
     settings = params.calibration(experiment.profile)
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, compiled=compiled)
     result = evaluate_shuffled_bpd(
         experiment,
         settings,

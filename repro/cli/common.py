@@ -119,6 +119,14 @@ OVERWRITE = click.option(
     help="Replace an existing result even if it was computed from more (samples, images) or "
     "from another checkpoint.",
 )
+COMPILE = click.option(
+    "--compile/--no-compile",
+    "compiled",
+    default=False,
+    show_default=True,
+    help="Compile the velocity networks with torch.compile (fewer kernels on a GPU; the first "
+    "evaluations compile; results equal eager's to float rounding, and are recorded as compiled).",
+)
 TF32 = click.option(
     "--tf32/--no-tf32",
     default=False,
@@ -149,7 +157,7 @@ def run_layout(experiment: Any) -> Any:
     return ProfileLayout(experiment.profile).run(experiment.id)
 
 
-def device_for(name: str, tf32: bool, *, autotune: bool = True) -> Any:
+def device_for(name: str, tf32: bool, *, autotune: bool = True, compiled: bool = False) -> Any:
     """The torch device to run on (this rank's GPU under torchrun), with TF32 as asked.
 
     ``autotune=False`` for commands that sample: they run cuDNN untuned (see
@@ -158,15 +166,17 @@ def device_for(name: str, tf32: bool, *, autotune: bool = True) -> Any:
     from repro.distributed import local_device
     from repro.runtime import configure_numerics, resolve_device
 
-    configure_numerics(tf32=tf32, autotune=autotune)
+    configure_numerics(tf32=tf32, autotune=autotune, compiled=compiled)
     return local_device(resolve_device(name))
 
 
-def device_and_world(name: str, tf32: bool, *, autotune: bool = True) -> tuple[Any, Any]:
+def device_and_world(
+    name: str, tf32: bool, *, autotune: bool = True, compiled: bool = False
+) -> tuple[Any, Any]:
     """The device, and this process's place among the processes torchrun started (if any)."""
     from repro.distributed import init_world
 
-    device = device_for(name, tf32, autotune=autotune)
+    device = device_for(name, tf32, autotune=autotune, compiled=compiled)
     world = init_world(device)
     click.get_current_context().call_on_close(world.close)
     return device, world

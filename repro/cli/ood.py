@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from repro.cli.common import (
+    COMPILE,
     OVERWRITE,
     console,
     device_and_world,
@@ -23,6 +24,7 @@ from repro.cli.common import (
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
 @model_options
+@COMPILE
 @user_errors
 def ood(
     experiment_id: str,
@@ -31,6 +33,7 @@ def ood(
     profile: str | None,
     device: str,
     tf32: bool,
+    compiled: bool,
 ) -> None:
     """Out-of-distribution detection by EXPERIMENT: its test images against params.yaml's
     ood.datasets, by bpd and by S = bpd - L(x) (L: a lossless code length per dimension).
@@ -50,7 +53,7 @@ def ood(
     params = load_params(params_path)
     experiment = params.experiment(experiment_id, profile=profile)
     settings = params.ood(experiment.profile)
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, compiled=compiled)
     result = evaluate_ood(
         experiment,
         settings,

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from repro.cli.common import (
     BATCH_SIZE,
+    COMPILE,
     FID_SAMPLE_COUNT,
     OVERWRITE,
     SAMPLE_COUNT,
@@ -27,6 +28,7 @@ from repro.cli.common import (
 @click.command()
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @model_options
+@COMPILE
 @click.option(
     "--allow-numerics-change",
     is_flag=True,
@@ -41,6 +43,7 @@ def train(
     device: str,
     tf32: bool,
     allow_numerics_change: bool,
+    compiled: bool,
 ) -> None:
     """Train EXPERIMENT, resuming from its last checkpoint if there is one.
 
@@ -53,7 +56,7 @@ def train(
 
     experiment = experiment_for(params_path, experiment_id, profile)
     folder = run_layout(experiment).root
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, compiled=compiled)
     summary = run_training(
         experiment,
         run_dir=folder,
@@ -74,6 +77,7 @@ def train(
 @click.argument("experiment_id", metavar="EXPERIMENT")
 @OVERWRITE
 @model_options
+@COMPILE
 @user_errors
 def bpd(
     experiment_id: str,
@@ -82,6 +86,7 @@ def bpd(
     profile: str | None,
     device: str,
     tf32: bool,
+    compiled: bool,
 ) -> None:
     """Bits per dimension of EXPERIMENT's trained model on the whole test split.
 
@@ -94,7 +99,7 @@ def bpd(
     from repro.eval_bpd import evaluate_run
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    torch_device, world = device_and_world(device, tf32)
+    torch_device, world = device_and_world(device, tf32, compiled=compiled)
     result = evaluate_run(
         experiment,
         run_dir=run_layout(experiment).root,
@@ -144,6 +149,7 @@ def bpd(
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output stem.")
 @OVERWRITE
 @model_options
+@COMPILE
 @user_errors
 def sample(
     experiment_id: str,
@@ -157,6 +163,7 @@ def sample(
     profile: str | None,
     device: str,
     tf32: bool,
+    compiled: bool,
 ) -> None:
     """Draw 8-bit images from EXPERIMENT's trained model (an .npz and a PNG grid).
 
@@ -171,7 +178,7 @@ def sample(
 
     experiment = experiment_for(params_path, experiment_id, profile)
     layout = run_layout(experiment)
-    torch_device, world = device_and_world(device, tf32, autotune=False)
+    torch_device, world = device_and_world(device, tf32, autotune=False, compiled=compiled)
     seeds = list(range(seed, seed + num_samples))
     stem = out or layout.samples(temperature)
     main, requested = world.is_main, {"num_samples": num_samples}
@@ -212,6 +219,7 @@ def sample(
 )
 @OVERWRITE
 @model_options
+@COMPILE
 @user_errors
 def fid(
     experiment_id: str,
@@ -222,6 +230,7 @@ def fid(
     profile: str | None,
     device: str,
     tf32: bool,
+    compiled: bool,
 ) -> None:
     """FID and KID of EXPERIMENT's samples against its training split, per temperature.
 
@@ -235,7 +244,7 @@ def fid(
     from repro.eval_fid import evaluate_fid
 
     experiment = experiment_for(params_path, experiment_id, profile)
-    torch_device, world = device_and_world(device, tf32, autotune=False)
+    torch_device, world = device_and_world(device, tf32, autotune=False, compiled=compiled)
     table = Table(title=f"{experiment.id} ({experiment.profile})")
     for column in ("T", "FID", "KID", "samples", "checkpoint"):
         table.add_column(column, justify="right")
