@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 
 # Result files written in the formats of earlier versions, under runs/<profile>/ layout.
 RESULT_FIXTURES = REPO / "tests" / "fixtures" / "results"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with the most slow tests first, every file's tests in their order: under ``pytest -n``
+    (one file per worker) the long files then start at once instead of keeping one worker busy
+    at the end."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 @pytest.fixture(scope="session")

@@ -124,6 +124,7 @@ def test_shards_interleave_and_gather_back_in_order() -> None:
     assert World().shard(items) == items
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_gives_the_parameters_of_one_whole_batch(
     params: Path, tmp_path: Path
 ) -> None:

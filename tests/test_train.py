@@ -53,6 +53,7 @@ def _train_command(params_file: Path) -> list[str]:
     return [sys.executable, "-m", "repro", "train", "cifar10-2res-small", *options]
 
 
+@pytest.mark.slow
 def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
     params_file: Path, tmp_path: Path
 ) -> None:
@@ -85,6 +86,7 @@ def test_run_killed_and_resumed_ends_bit_identical_to_an_uninterrupted_run(
         assert torch.equal(tensor, resumed["model"][name]), name
 
 
+@pytest.mark.slow
 def test_forty_iterations_on_mnist_lower_the_training_bpd_markedly(tmp_path: Path) -> None:
     smoke = load_params(REPO / "params.yaml").experiment("cifar10-2res-small", profile="smoke")
     training = dataclasses.replace(smoke.training, max_iterations=40)
@@ -240,6 +242,7 @@ def test_a_setting_absent_from_a_stored_configuration_takes_its_default(params_f
         check_resumable(payload, exact, Path("last.pt"))
 
 
+@pytest.mark.slow
 def test_resuming_under_other_numerics_is_refused_unless_asked_and_then_recorded(
     tmp_path: Path,
 ) -> None:
