@@ -120,21 +120,25 @@ def cuda_graphed(
         is the graph's own output buffers, valid until the next replay), and the state after one
         eager run of ``steps``.
     """
-    inputs = SolverState(*(tensor.clone() for tensor in state))
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        advanced = steps(inputs)
-    torch.cuda.current_stream().wait_stream(side)
-    advanced = SolverState(*(tensor.clone() for tensor in advanced))
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outputs = steps(inputs)
+    # The state's device, whichever is current (under torchrun every rank has its own GPU).
+    on_device = torch.cuda.device(state.y.device)
+    with on_device:
+        inputs = SolverState(*(tensor.clone() for tensor in state))
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            advanced = steps(inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        advanced = SolverState(*(tensor.clone() for tensor in advanced))
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = steps(inputs)
 
     def replay(current: SolverState) -> SolverState:
-        for target, source in zip(inputs, current, strict=True):
-            target.copy_(source)
-        graph.replay()
+        with on_device:
+            for target, source in zip(inputs, current, strict=True):
+                target.copy_(source)
+            graph.replay()
         return outputs
 
     return replay, advanced
