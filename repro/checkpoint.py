@@ -19,7 +19,7 @@ import torch
 from repro.config import Experiment
 from repro.errors import ReproError
 from repro.files import atomic_destination
-from repro.results import Numerics, NumericsSpan
+from repro.provenance import Numerics, NumericsSpan
 from repro.schema import SchemaError, from_mapping, to_plain
 
 FORMAT_VERSION = 1

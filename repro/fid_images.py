@@ -32,7 +32,8 @@ from repro.fid import (
     reference_statistics,
 )
 from repro.fid.weights import EXTRACTOR_NAME
-from repro.results import FidExtractor, FidReference, Provenance, Result
+from repro.provenance import Provenance
+from repro.results import FidExtractor, FidReference, Result
 from repro.runtime import provenance
 
 SPLITS = ("train", "test")

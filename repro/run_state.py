@@ -31,7 +31,7 @@ from repro.distributed import World
 from repro.layout import RunLayout
 from repro.models import build_model
 from repro.progressive import freeze_untrained_levels, initialise_from_parent
-from repro.results import NumericsSpan
+from repro.provenance import NumericsSpan
 from repro.runtime import current_numerics
 from repro.schema import to_plain
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from repro.errors import ReproError
-from repro.results import Hardware, Numerics, Provenance
+from repro.provenance import Hardware, Numerics, Provenance
 
 # The packages whose code computes a reproduced number, recorded in every result's provenance.
 COMPUTING_PACKAGES = ("torch", "torchdiffeq", "torch-fidelity", "numpy", "scipy")

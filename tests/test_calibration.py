@@ -24,12 +24,11 @@ from repro.eval_bpd import evaluate_run
 from repro.fid import ensure_inception_weights
 from repro.layout import ProfileLayout
 from repro.outputs import OutputError
+from repro.provenance import Hardware, Provenance
 from repro.results import (
     CalibrationResult,
     FidExtractor,
     FidReference,
-    Hardware,
-    Provenance,
     ShuffledBpd,
     ShuffledBpdResult,
     ShuffledFid,

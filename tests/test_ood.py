@@ -26,7 +26,8 @@ from repro.ood.compression import CompressorInputError, code_length_bits_per_dim
 from repro.ood.config import OodConfig
 from repro.ood.evaluate import IN_DISTRIBUTION, OodSetError, _ood_images, evaluate_ood
 from repro.ood.scores import ScoredImages, auroc, compare_sets
-from repro.results import Hardware, OodResult, OodSetScores, Provenance, metrics_path, write_result
+from repro.provenance import Hardware, Provenance
+from repro.results import OodResult, OodSetScores, metrics_path, write_result
 from repro.tables import TABLES, Cell, Status, Table, TableInputs, render
 from repro.train import train
 from tests.dataset_checks import write_svhn

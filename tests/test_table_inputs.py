@@ -13,13 +13,13 @@ from repro.config import load_params
 from repro.errors import ReproError
 from repro.layout import ProfileLayout
 from repro.param_counts import Configuration, configurations
+from repro.provenance import Provenance
 from repro.published import PUBLISHED_DIR, PublishedDataError, load_published
 from repro.results import (
     BpdResult,
     FidResult,
     ParamCount,
     ParamCounts,
-    Provenance,
     Result,
     TrainSummary,
     write_result,

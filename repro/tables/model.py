@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from repro.provenance import Provenance
 from repro.published import PrintedNumber
-from repro.results import Provenance
 from repro.tables.plausibility import Problem
 
 

@@ -19,8 +19,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from tabulate import LATEX_ESCAPE_RULES, tabulate
 
+from repro.provenance import Provenance
 from repro.published import PrintedNumber
-from repro.results import Provenance
 from repro.tables.compare import METRICS, UNRESOLVED_MARK
 from repro.tables.model import Cell, Status, Table
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from repro.layout import ProfileLayout
+from repro.provenance import Provenance
 from repro.published import PAPER_CHANNELS
 from repro.results import (
     BpdResult,
@@ -30,7 +31,6 @@ from repro.results import (
     Judgement,
     OodResult,
     ParamCounts,
-    Provenance,
     Result,
     ResultsError,
     ShuffledBpd,
