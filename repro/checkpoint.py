@@ -130,6 +130,19 @@ def check_model_identity(payload: dict[str, Any], experiment: Experiment, path: 
     _refuse_differences(path, differing, stored, current, use="evaluate")
 
 
+def check_architecture(payload: dict[str, Any], experiment: Experiment, path: Path) -> None:
+    """Refuse a checkpoint whose model settings are not the experiment's; its data and run may
+    differ (what ``repro bench --checkpoint`` times: a model trained on any images).
+
+    Raises:
+        CheckpointError: Naming every model setting that differs, or an unreadable configuration.
+    """
+    stored = _flatten({"model": to_plain(stored_experiment(payload, path).model)})
+    current = _flatten({"model": to_plain(experiment.model)})
+    differing = [key for key, value in current.items() if stored.get(key) != value]
+    _refuse_differences(path, differing, stored, current, use="time")
+
+
 def stored_experiment(payload: dict[str, Any], path: Path) -> Experiment:
     """The experiment a checkpoint was trained as (its stored configuration, read with today's
     defaults for settings added since; settings since removed are ignored).
@@ -231,6 +244,7 @@ def _refuse_differences(
     advice = {
         "resume": "restore them in params.yaml, or move the checkpoint away to start afresh",
         "evaluate": "restore them in params.yaml, or train the experiment as it is now",
+        "time": "give the experiment (and --profile) it was trained as",
     }[use]
     raise CheckpointError(f"{path} belongs to another run: {changes}; {advice}")
 

@@ -11,10 +11,11 @@ rewriting it once per stage was most of the pipeline's overhead).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro.config import Params
+from repro.config import Experiment, Params
 from repro.files import write_json
 from repro.layout import ProfileLayout
 
@@ -30,24 +31,27 @@ EXPERIMENT_STAGES: dict[str, tuple[str, ...]] = {
 
 
 def experiment_stage_settings(
-    params: Params, experiment_id: str, stage: str, *, profile: str
+    experiment: Experiment, stage: str, *, shared: Mapping[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """The resolved settings one stage of one experiment reads.
 
-    Raises:
-        ConfigError: An unknown experiment or profile, or malformed settings.
-        KeyError: A stage not in :data:`EXPERIMENT_STAGES`.
+    Args:
+        experiment: The experiment, resolved under the profile.
+        stage: A key of :data:`EXPERIMENT_STAGES`.
+        shared: params.yaml's own sections under the profile (``calibration``, ``ood``), as
+            plain data.
     """
-    experiment = params.experiment(experiment_id, profile=profile)
-    shared = {"calibration": params.calibration, "ood": params.ood}
-    settings: dict[str, Any] = {"id": experiment.id, "profile": experiment.profile}
-    for section in EXPERIMENT_STAGES[stage]:
-        value = shared[section](profile) if section in shared else getattr(experiment, section)
-        settings[section] = dataclasses.asdict(value)
-    return settings
+    sections = EXPERIMENT_STAGES[stage]
+    own = [section for section in sections if section not in shared]
+    return {
+        "id": experiment.id,
+        "profile": experiment.profile,
+        **experiment.sections(*own),
+        **{section: shared[section] for section in sections if section in shared},
+    }
 
 
-def write_stage_settings(params: Params, *, profile: str) -> list[Path]:
+def write_stage_settings(params: Params, *, profile: str | None = None) -> list[Path]:
     """Write every stage's settings under ``runs/<profile>/settings/`` (see
     :meth:`repro.layout.ProfileLayout.stage_settings`); a file whose content is unchanged keeps its
     hash, so the stages reading it stay current.
@@ -59,16 +63,16 @@ def write_stage_settings(params: Params, *, profile: str) -> list[Path]:
         ConfigError: Unknown profile or malformed settings (before anything is written).
     """
     layout = ProfileLayout(params.checked_profile(profile))
-    contents = {
-        layout.stage_settings(experiment_id, stage): experiment_stage_settings(
-            params, experiment_id, stage, profile=layout.profile
-        )
-        for experiment_id in params.experiment_ids
-        for stage in EXPERIMENT_STAGES
+    shared = {
+        "calibration": dataclasses.asdict(params.calibration(layout.profile)),
+        "ood": dataclasses.asdict(params.ood(layout.profile)),
     }
-    contents[layout.stage_settings(None, "calibration")] = dataclasses.asdict(
-        params.calibration(layout.profile)
-    )
+    contents = {layout.stage_settings(None, "calibration"): shared["calibration"]}
+    for experiment_id in params.experiment_ids:
+        experiment = params.experiment(experiment_id, profile=layout.profile)
+        for stage in EXPERIMENT_STAGES:
+            path = layout.stage_settings(experiment_id, stage)
+            contents[path] = experiment_stage_settings(experiment, stage, shared=shared)
     for path, settings in contents.items():
         write_json(path, settings)
     return list(contents)

@@ -53,11 +53,12 @@ def resolve(params_path: Path, profile: str | None) -> None:
       repro resolve --profile smoke
     """
     from repro.config import load_params
+    from repro.layout import ProfileLayout
     from repro.stage_settings import write_stage_settings
 
     params = load_params(params_path)
-    written = write_stage_settings(params, profile=params.checked_profile(profile))
-    folder = written[0].parents[1] if written else None
+    written = write_stage_settings(params, profile=profile)
+    folder = ProfileLayout(params.checked_profile(profile)).settings
     console.print(f"[green]wrote[/green] {len(written)} settings files under {folder}")
 
 
